@@ -1,0 +1,107 @@
+# flowvis build.  `make` builds build/flowvis; see README.md for the rest.
+#
+#   make            build the binary (and nothing else)
+#   make test       install missing test tools, build, run unit + integration tests
+#   make check      everything CI runs: test, ASan+UBSan unit tests, fuzz replay, format
+#   make bench      benchmarks (figures, not pass/fail)
+#   make demo       the live demo
+
+CC       ?= cc
+BUILD    ?= build
+OPT      ?= -O2
+SAN      ?=
+CFLAGS   ?= $(OPT) -g
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wmissing-prototypes -Werror
+CPPFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP
+LDLIBS   := -levent -levent_openssl -lssl -lcrypto -lpthread
+ifneq ($(SAN),)
+  CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+  LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC  := $(sort $(wildcard src/base/*.c src/ipfix/*.c))
+CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_BIN := $(BUILD)/bench/bench_decode
+
+.PHONY: all test unit integration check asan-unit fuzz fuzz-replay format format-check \
+        bench demo deps clean
+
+all: $(BUILD)/flowvis
+
+$(BUILD)/flowvis: $(CMD_OBJ) $(BUILD)/libflowvis.a
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libflowvis.a $(LDLIBS)
+
+$(BUILD)/libflowvis.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libflowvis.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< \
+		$(BUILD)/libflowvis.a -lcmocka $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libflowvis.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< $(BUILD)/libflowvis.a $(LDLIBS)
+
+deps:
+	@scripts/deps.sh build
+
+# Unit tests: every tests/unit/test_*.c is one cmocka program.
+unit: $(UNIT_BIN)
+	@tests/run-unit.sh $(UNIT_BIN)
+
+integration: all
+	@tests/integration/run.sh
+
+test:
+	@scripts/deps.sh build dev test
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@tests/run-all.sh $(UNIT_BIN)
+
+asan-unit:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 OPT=-O1 unit
+
+# libFuzzer targets need clang.
+FUZZ_BIN := build-fuzz/fuzz_decode
+$(FUZZ_BIN): tests/fuzz/fuzz_decode.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz-replay: $(FUZZ_BIN)
+	$(FUZZ_BIN) -runs=0 tests/fuzz/corpus/decode
+
+fuzz: $(FUZZ_BIN)
+	@mkdir -p build-fuzz/corpus
+	$(FUZZ_BIN) -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus tests/fuzz/corpus/decode
+
+FORMAT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+
+check: test asan-unit fuzz-replay format-check
+
+bench:
+	@scripts/deps.sh build bench
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@bench/run.sh
+
+demo:
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)
