@@ -28,6 +28,7 @@
 
 #define MAX_NODES 250
 #define NAMESPACES 3
+#define FLUSH_INTERVAL_NS 100000000ull /* paced streams: flush every 100 ms */
 
 static const char *const namespaces[NAMESPACES] = {"frontend", "backend", "batch"};
 static const char *const apps[NAMESPACES] = {"web", "api", "worker"};
@@ -250,6 +251,16 @@ static int report_flow(struct gen *g, struct flow *fl)
     return rc < 0 ? rc : sent + 1;
 }
 
+static int flush_all(struct gen *g)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        int rc = fv_ipfix_exporter_flush(g->nodes[i].exp);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -389,7 +400,7 @@ int fv_cmd_generate(int argc, char **argv)
                          .pods = 6, .flows = 1000, .records = 10000, .seed = 1, .ipv6_every = 5};
     struct gen *g;
     int rc, status = 1;
-    uint64_t t0, next_flow = 0;
+    uint64_t t0, next_flow = 0, last_flush = 0;
 
     rc = parse_args(argc, argv, &o);
     if (rc >= 0)
@@ -441,6 +452,13 @@ int fv_cmd_generate(int argc, char **argv)
             uint64_t allowed = (now - t0) / 1000 * o.rate / 1000000;
             if (allowed <= g->records) {
                 struct timespec ts = {0, 200000};
+                /* A paced stream must not sit in half-full messages. */
+                if (now - last_flush >= FLUSH_INTERVAL_NS) {
+                    rc = flush_all(g);
+                    if (rc < 0)
+                        goto fail;
+                    last_flush = now;
+                }
                 nanosleep(&ts, NULL);
                 continue;
             }
@@ -456,22 +474,19 @@ int fv_cmd_generate(int argc, char **argv)
                 next_flow++;
             }
             rc = report_flow(g, &g->flows[next_flow++ % (uint64_t)g->nflows]);
-            if (rc < 0) {
-                fprintf(stderr, "flowvis generate: export failed: %s\n", fv_strerror(rc));
-                goto out;
-            }
+            if (rc < 0)
+                goto fail;
             budget -= (uint64_t)rc < budget ? (uint64_t)rc : budget;
         }
     }
-    for (int i = 0; i < g->nnodes; i++) {
-        rc = fv_ipfix_exporter_flush(g->nodes[i].exp);
-        if (rc < 0) {
-            fprintf(stderr, "flowvis generate: export failed: %s\n", fv_strerror(rc));
-            goto out;
-        }
-    }
+    rc = flush_all(g);
+    if (rc < 0)
+        goto fail;
     write_summary(g, &o, (double)(fv_clock_mono_ns() - t0) / 1e9);
     status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "flowvis generate: export failed: %s\n", fv_strerror(rc));
 out:
     for (int i = 0; i < g->nnodes; i++)
         fv_ipfix_exporter_free(g->nodes[i].exp);

@@ -124,14 +124,21 @@ static void tmap_del(struct fv_ipfix_tmap *m, uint16_t id)
         tmap_del_slot(m, i);
 }
 
-/* Withdraws every template (options == false) or options template. */
-static void tmap_del_all(struct fv_ipfix_tmap *m, bool options)
+/* Withdraws every template (options == false) or options template and
+ * tells the handler about each one that had not expired, as a single
+ * withdrawal does. */
+static void tmap_del_all(struct fv_ipfix_tmap *m, bool options, const struct fv_ipfix_msg *msg,
+                         uint64_t now_ms, const struct fv_ipfix_handler *h)
 {
     for (uint32_t i = 0; i < m->cap;) {
-        if (m->slots[i] != NULL && (m->slots[i]->scope_count > 0) == options)
-            tmap_del_slot(m, i); /* a shifted entry may land in i: look again */
-        else
+        struct fv_ipfix_template *t = m->slots[i];
+        if (t == NULL || (t->scope_count > 0) != options) {
             i++;
+            continue;
+        }
+        if (h->on_template && (t->expires_ms == 0 || t->expires_ms > now_ms))
+            h->on_template(h->ctx, msg, t, true);
+        tmap_del_slot(m, i); /* a shifted entry may land in i: look again */
     }
 }
 
@@ -220,7 +227,8 @@ static int decode_template_set(struct fv_ipfix_session *s, struct fv_ipfix_domai
         left -= used;
         if (t == NULL) {
             if (withdraw_id == FV_IPFIX_SET_TEMPLATE || withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE) {
-                tmap_del_all(d->templates, withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE);
+                tmap_del_all(d->templates, withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE, msg,
+                             now_ms, h);
             } else {
                 if (h->on_template) {
                     const struct fv_ipfix_template *old =
