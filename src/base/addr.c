@@ -36,6 +36,10 @@ static int parse_port(const char *s, size_t len, uint16_t *out)
 
     if (len == 0 || len >= sizeof(tmp))
         return -FV_EADDR;
+    /* strtol() alone would also take a sign and leading spaces. */
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return -FV_EADDR;
     memcpy(tmp, s, len);
     tmp[len] = '\0';
     v = strtol(tmp, &end, 10);

@@ -14,20 +14,20 @@
 #define FV_BASE_ERR_H
 
 /* One row per code: symbol, message.  Drives the enum and fv_strerror(). */
-#define FV_ERRORS(X)                                                   \
-    X(FV_ETRUNC, "truncated input")                                    \
-    X(FV_EVERSION, "unsupported IPFIX version")                        \
-    X(FV_ELENGTH, "length field disagrees with the data")              \
-    X(FV_ESETID, "invalid set id")                                     \
-    X(FV_ETEMPLATE, "malformed template record")                       \
-    X(FV_ENOTEMPLATE, "data set for an unknown template")              \
-    X(FV_ERECORD, "record does not fit its set")                       \
-    X(FV_ENOSPACE, "buffer full")                                      \
-    X(FV_ELIMIT, "limit exceeded")                                     \
-    X(FV_EADDR, "invalid address")                                     \
-    X(FV_ECONFIG, "invalid configuration")                             \
-    X(FV_ETLS, "TLS failure")                                          \
-    X(FV_ECLOSED, "peer closed the connection")                        \
+#define FV_ERRORS(X)                                                                               \
+    X(FV_ETRUNC, "truncated input")                                                                \
+    X(FV_EVERSION, "unsupported IPFIX version")                                                    \
+    X(FV_ELENGTH, "length field disagrees with the data")                                          \
+    X(FV_ESETID, "invalid set id")                                                                 \
+    X(FV_ETEMPLATE, "malformed template record")                                                   \
+    X(FV_ENOTEMPLATE, "data set for an unknown template")                                          \
+    X(FV_ERECORD, "record does not fit its set")                                                   \
+    X(FV_ENOSPACE, "buffer full")                                                                  \
+    X(FV_ELIMIT, "limit exceeded")                                                                 \
+    X(FV_EADDR, "invalid address")                                                                 \
+    X(FV_ECONFIG, "invalid configuration")                                                         \
+    X(FV_ETLS, "TLS failure")                                                                      \
+    X(FV_ECLOSED, "peer closed the connection")                                                    \
     X(FV_EEND, "end of iteration")
 
 #define FV_E_BASE 10000
@@ -37,7 +37,7 @@ enum fv_err {
 #define FV_ERR_ENUM(sym, msg) sym,
     FV_ERRORS(FV_ERR_ENUM)
 #undef FV_ERR_ENUM
-    FV_E_LAST_
+        FV_E_LAST_
 };
 
 /* A static message for 0, a negative errno or a negative FV_E* code. */

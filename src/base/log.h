@@ -28,10 +28,10 @@ int fv_log_level_parse(const char *name, enum fv_log_level *out);
 void fv_log_write(enum fv_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define FV_LOG(level, ...)                       \
-    do {                                         \
-        if ((level) <= fv_log_threshold)         \
-            fv_log_write((level), __VA_ARGS__);  \
+#define FV_LOG(level, ...)                                                                         \
+    do {                                                                                           \
+        if ((level) <= fv_log_threshold)                                                           \
+            fv_log_write((level), __VA_ARGS__);                                                    \
     } while (0)
 #define FV_LOG_ERROR(...) FV_LOG(FV_LOG_ERROR, __VA_ARGS__)
 #define FV_LOG_WARN(...) FV_LOG(FV_LOG_WARN, __VA_ARGS__)

@@ -35,15 +35,18 @@ int fv_sbuf_reserve(struct fv_sbuf *b, size_t n)
     size_t cap;
     char *p;
 
-    if (need <= b->cap)
-        return 0;
+    /* The limit first: room left over from growing does not raise it. */
     if (b->len + n > b->max) {
         b->err = b->err ? b->err : -FV_ELIMIT;
         return -FV_ELIMIT;
     }
+    if (need <= b->cap)
+        return 0;
     cap = b->cap ? b->cap : 256;
     while (cap < need)
         cap *= 2;
+    if (cap - 1 > b->max) /* no allocation past what max can use */
+        cap = b->max + 1;
     p = realloc(b->p, cap);
     if (p == NULL) {
         b->err = b->err ? b->err : -ENOMEM;
@@ -170,14 +173,39 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Bytes the JSON form of the character at s takes; *in gets the bytes
+ * of s it consumes. */
+static size_t json_char_len(const unsigned char *s, size_t n, size_t *in)
+{
+    size_t len;
+
+    *in = 1;
+    if (*s == '"' || *s == '\\')
+        return 2;
+    if (*s < 0x20)
+        return 6;
+    if (*s < 0x80)
+        return 1;
+    len = utf8_len(s, n);
+    if (len == 0)
+        return 6; /* \ufffd */
+    *in = len;
+    return len;
+}
+
 int fv_sbuf_put_json_str(struct fv_sbuf *b, const char *str, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *s = (const unsigned char *)str;
-    /* Worst case: every byte becomes a 6-byte escape; reserve once. */
-    int rc = fv_sbuf_reserve(b, n * 6 + 2);
+    size_t out = 2, in;
     char *o;
+    int rc;
 
+    /* Measure, then reserve once: the limit applies to what is written,
+     * not to the worst case of 6 bytes for every byte. */
+    for (size_t i = 0; i < n; i += in)
+        out += json_char_len(s + i, n - i, &in);
+    rc = fv_sbuf_reserve(b, out);
     if (rc < 0)
         return rc;
     o = b->p + b->len;

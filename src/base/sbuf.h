@@ -20,11 +20,11 @@
 #include <stdint.h>
 
 struct fv_sbuf {
-    char *p;      /* content, NUL-terminated; owned; NULL until first append */
-    size_t len;   /* bytes of content */
-    size_t cap;   /* allocated bytes */
-    size_t max;   /* largest len allowed */
-    int err;      /* first error of an append since the last reset, or 0 */
+    char *p;    /* content, NUL-terminated; owned; NULL until first append */
+    size_t len; /* bytes of content */
+    size_t cap; /* allocated bytes */
+    size_t max; /* largest len allowed */
+    int err;    /* first error of an append since the last reset, or 0 */
 };
 
 void fv_sbuf_init(struct fv_sbuf *b, size_t max);

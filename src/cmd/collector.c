@@ -48,17 +48,17 @@ struct collector {
     bool out_failed;
     struct fv_ipfix_listener *listener;
     struct event_base *base;
-    struct summary *summaries;     /* finished sessions, newest first */
-    uint64_t records;              /* records printed */
-    uint64_t malformed;            /* malformed messages */
-    uint64_t stats_interval_s;     /* live summary period, 0 = off */
-    uint64_t last_records;         /* records at the previous live summary */
+    struct summary *summaries; /* finished sessions, newest first */
+    uint64_t records;          /* records printed */
+    uint64_t malformed;        /* malformed messages */
+    uint64_t stats_interval_s; /* live summary period, 0 = off */
+    uint64_t last_records;     /* records at the previous live summary */
     uint64_t started_ms;
 };
 
 /* Per-peer state kept in peer->user. */
 struct peer_state {
-    struct fv_ratelimit rl;        /* malformed-message log lines */
+    struct fv_ratelimit rl; /* malformed-message log lines */
 };
 
 static void output_flush(struct collector *c)
@@ -297,34 +297,35 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: flowvis collector [options]\n\n"
-            "Receives IPFIX from any exporter and prints every data record.\n\n"
-            "options:\n"
-            "  -a, --address HOST[:PORT][:PROTO]  where to listen (default 127.0.0.1:4739:udp;\n"
-            "                                     IPv6 hosts in brackets, e.g. [::]:4739)\n"
-            "  -t, --transport udp|tcp|tls        transport (overrides PROTO of --address)\n"
-            "  -f, --format json|text|none        json: one JSON object per record (default when\n"
-            "                                     stdout is not a terminal); text: readable blocks\n"
-            "                                     per message (default on a terminal); none: count\n"
-            "                                     only\n"
-            "      --tls-cert FILE                server certificate (PEM), required for tls\n"
-            "      --tls-key FILE                 server private key (PEM), required for tls\n"
-            "      --tls-ca FILE                  CA (PEM): require client certificates signed by\n"
-            "                                     it (mutual TLS)\n"
-            "      --udp-rcvbuf BYTES             UDP socket buffer to request (default 33554432)\n"
-            "      --template-lifetime SECONDS    UDP template lifetime (default 1800)\n"
-            "      --stats-interval SECONDS       print a live summary on stderr every N seconds\n"
-            "      --log-level error|warn|info|debug  (default info)\n"
-            "  -h, --help                         this help\n\n"
-            "JSON lines look like\n"
-            "  {\"@timestamp\":\"2026-01-02T03:04:05Z\",\"exporterAddress\":\"10.0.0.1\",\n"
-            "   \"observationDomainId\":1,\"templateId\":256,\"ipfix\":{\"octetDeltaCount\":42,...}}\n"
-            "with elements named as in the IANA, RFC 5103 reverse and Antrea registries;\n"
-            "unknown elements appear as ie<pen>_<id> with a hex value.\n\n"
-            "On SIGINT or SIGTERM it flushes its output, prints a summary per exporter on\n"
-            "stderr (messages, records, templates, malformed messages, records lost according\n"
-            "to sequence numbers, kernel UDP drops) and exits 0.\n");
+    fprintf(
+        out,
+        "usage: flowvis collector [options]\n\n"
+        "Receives IPFIX from any exporter and prints every data record.\n\n"
+        "options:\n"
+        "  -a, --address HOST[:PORT][:PROTO]  where to listen (default 127.0.0.1:4739:udp;\n"
+        "                                     IPv6 hosts in brackets, e.g. [::]:4739)\n"
+        "  -t, --transport udp|tcp|tls        transport (overrides PROTO of --address)\n"
+        "  -f, --format json|text|none        json: one JSON object per record (default when\n"
+        "                                     stdout is not a terminal); text: readable blocks\n"
+        "                                     per message (default on a terminal); none: count\n"
+        "                                     only\n"
+        "      --tls-cert FILE                server certificate (PEM), required for tls\n"
+        "      --tls-key FILE                 server private key (PEM), required for tls\n"
+        "      --tls-ca FILE                  CA (PEM): require client certificates signed by\n"
+        "                                     it (mutual TLS)\n"
+        "      --udp-rcvbuf BYTES             UDP socket buffer to request (default 33554432)\n"
+        "      --template-lifetime SECONDS    UDP template lifetime (default 1800)\n"
+        "      --stats-interval SECONDS       print a live summary on stderr every N seconds\n"
+        "      --log-level error|warn|info|debug  (default info)\n"
+        "  -h, --help                         this help\n\n"
+        "JSON lines look like\n"
+        "  {\"@timestamp\":\"2026-01-02T03:04:05Z\",\"exporterAddress\":\"10.0.0.1\",\n"
+        "   \"observationDomainId\":1,\"templateId\":256,\"ipfix\":{\"octetDeltaCount\":42,...}}\n"
+        "with elements named as in the IANA, RFC 5103 reverse and Antrea registries;\n"
+        "unknown elements appear as ie<pen>_<id> with a hex value.\n\n"
+        "On SIGINT or SIGTERM it flushes its output, prints a summary per exporter on\n"
+        "stderr (messages, records, templates, malformed messages, records lost according\n"
+        "to sequence numbers, kernel UDP drops) and exits 0.\n");
 }
 
 static int parse_args(int argc, char **argv, struct collector *c, struct fv_ipfix_listener_cfg *cfg)
@@ -384,8 +385,10 @@ static int parse_args(int argc, char **argv, struct collector *c, struct fv_ipfi
             break;
         case 7:
             if (fv_log_level_parse(optarg, &fv_log_threshold) < 0) {
-                fprintf(stderr, "flowvis collector: --log-level: '%s' is not one of "
-                                "error, warn, info, debug\n", optarg);
+                fprintf(stderr,
+                        "flowvis collector: --log-level: '%s' is not one of "
+                        "error, warn, info, debug\n",
+                        optarg);
                 return 2;
             }
             break;
@@ -402,13 +405,11 @@ static int parse_args(int argc, char **argv, struct collector *c, struct fv_ipfi
         return 2;
     }
     if (fv_addr_parse(address, 4739, FV_PROTO_UDP, &cfg->addr) < 0) {
-        fprintf(stderr, "flowvis collector: --address: '%s' is not HOST[:PORT][:PROTO]\n",
-                address);
+        fprintf(stderr, "flowvis collector: --address: '%s' is not HOST[:PORT][:PROTO]\n", address);
         return 2;
     }
     if (transport && fv_proto_parse(transport, &cfg->addr.proto) < 0) {
-        fprintf(stderr, "flowvis collector: --transport: '%s' is not udp, tcp or tls\n",
-                transport);
+        fprintf(stderr, "flowvis collector: --transport: '%s' is not udp, tcp or tls\n", transport);
         return 2;
     }
     if (format == NULL)

@@ -35,8 +35,8 @@ static const char *const apps[NAMESPACES] = {"web", "api", "worker"};
 
 struct node {
     char name[32];
-    char source_ip[16];           /* exporter source address */
-    uint32_t domain;              /* observation domain id */
+    char source_ip[16]; /* exporter source address */
+    uint32_t domain;    /* observation domain id */
     struct fv_ipfix_exporter *exp;
     uint64_t records;
 };
@@ -44,7 +44,7 @@ struct node {
 struct pod {
     char name[48];
     const char *ns;
-    int node;                     /* index into nodes */
+    int node; /* index into nodes */
     uint8_t ip4[4];
     uint8_t ip6[16];
 };
@@ -54,10 +54,10 @@ enum kind { KIND_INTRA, KIND_INTER, KIND_SERVICE, KIND_EXTERNAL, KIND_COUNT };
 struct flow {
     enum kind kind;
     bool ipv6;
-    int src, dst;                 /* pod indexes; dst unused for external */
-    uint8_t ext_ip[16];           /* external destination */
-    uint8_t cluster_ip[16];       /* service ClusterIP */
-    char svc_name[64];            /* "namespace/name:port" */
+    int src, dst;           /* pod indexes; dst unused for external */
+    uint8_t ext_ip[16];     /* external destination */
+    uint8_t cluster_ip[16]; /* service ClusterIP */
+    char svc_name[64];      /* "namespace/name:port" */
     uint16_t svc_port;
     uint16_t sport, dport;
     uint8_t proto;
@@ -165,9 +165,8 @@ static void build_cluster(struct gen *g, int pods_per_node, int nflows, int ipv6
 
 static int send_record(struct gen *g, int node, struct fv_agent_rec *r)
 {
-    int rc = fv_ipfix_exporter_add(g->nodes[node].exp,
-                                   r->ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
-                                   fv_agent_rec_encode, r);
+    int rc = fv_ipfix_exporter_add(
+        g->nodes[node].exp, r->ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4, fv_agent_rec_encode, r);
     if (rc < 0)
         return rc;
     g->nodes[node].records++;
@@ -315,27 +314,61 @@ static int parse_args(int argc, char **argv, struct gen_opts *o)
 
     while ((opt = getopt_long(argc, argv, "c:t:n:r:d:h", longopts, NULL)) != -1) {
         switch (opt) {
-        case 'c': o->target = optarg; break;
-        case 't': o->transport = optarg; break;
-        case 'n': bad |= fv_cmd_parse_u64("--nodes", optarg, 1, MAX_NODES, &o->nodes); break;
-        case 1: bad |= fv_cmd_parse_u64("--pods-per-node", optarg, 2, 200, &o->pods); break;
-        case 2: bad |= fv_cmd_parse_u64("--flows", optarg, 1, 10000000, &o->flows); break;
+        case 'c':
+            o->target = optarg;
+            break;
+        case 't':
+            o->transport = optarg;
+            break;
+        case 'n':
+            bad |= fv_cmd_parse_u64("--nodes", optarg, 1, MAX_NODES, &o->nodes);
+            break;
+        case 1:
+            bad |= fv_cmd_parse_u64("--pods-per-node", optarg, 2, 200, &o->pods);
+            break;
+        case 2:
+            bad |= fv_cmd_parse_u64("--flows", optarg, 1, 10000000, &o->flows);
+            break;
         case 'r':
             bad |= fv_cmd_parse_u64("--records", optarg, 0, UINT64_MAX >> 1, &o->records);
             o->records_given = true;
             break;
-        case 'd': bad |= fv_cmd_parse_u64("--duration", optarg, 1, 86400 * 365, &o->duration); break;
-        case 3: bad |= fv_cmd_parse_u64("--rate", optarg, 0, 100000000, &o->rate); break;
-        case 4: bad |= fv_cmd_parse_u64("--seed", optarg, 0, UINT64_MAX >> 1, &o->seed); break;
-        case 5: bad |= fv_cmd_parse_u64("--mtu", optarg, 576, 65535, &o->mtu); break;
-        case 6: bad |= fv_cmd_parse_u64("--ipv6-every", optarg, 0, 1000000, &o->ipv6_every); break;
-        case 7: o->source_base = optarg; break;
-        case 8: o->tls.ca = optarg; break;
-        case 9: o->tls.cert = optarg; break;
-        case 10: o->tls.key = optarg; break;
-        case 11: o->summary = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'd':
+            bad |= fv_cmd_parse_u64("--duration", optarg, 1, 86400 * 365, &o->duration);
+            break;
+        case 3:
+            bad |= fv_cmd_parse_u64("--rate", optarg, 0, 100000000, &o->rate);
+            break;
+        case 4:
+            bad |= fv_cmd_parse_u64("--seed", optarg, 0, UINT64_MAX >> 1, &o->seed);
+            break;
+        case 5:
+            bad |= fv_cmd_parse_u64("--mtu", optarg, 576, 65535, &o->mtu);
+            break;
+        case 6:
+            bad |= fv_cmd_parse_u64("--ipv6-every", optarg, 0, 1000000, &o->ipv6_every);
+            break;
+        case 7:
+            o->source_base = optarg;
+            break;
+        case 8:
+            o->tls.ca = optarg;
+            break;
+        case 9:
+            o->tls.cert = optarg;
+            break;
+        case 10:
+            o->tls.key = optarg;
+            break;
+        case 11:
+            o->summary = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (bad)
@@ -375,15 +408,17 @@ static void write_summary(const struct gen *g, const struct gen_opts *o, double 
         }
         close_it = true;
     }
-    fprintf(f, "{\"records\":%llu,\"octetDeltaCount\":%llu,\"packetDeltaCount\":%llu,"
-               "\"flows\":%d,\"seconds\":%.3f,\"exporters\":[",
+    fprintf(f,
+            "{\"records\":%llu,\"octetDeltaCount\":%llu,\"packetDeltaCount\":%llu,"
+            "\"flows\":%d,\"seconds\":%.3f,\"exporters\":[",
             (unsigned long long)g->records, (unsigned long long)g->octet_delta_sum,
             (unsigned long long)g->packet_delta_sum, g->nflows, secs);
     for (int i = 0; i < g->nnodes; i++) {
         struct fv_ipfix_exporter_stats st;
         fv_ipfix_exporter_stats(g->nodes[i].exp, &st);
-        fprintf(f, "%s{\"node\":\"%s\",\"address\":\"%s\",\"observationDomainId\":%u,"
-                   "\"records\":%llu,\"messages\":%llu}",
+        fprintf(f,
+                "%s{\"node\":\"%s\",\"address\":\"%s\",\"observationDomainId\":%u,"
+                "\"records\":%llu,\"messages\":%llu}",
                 i ? "," : "", g->nodes[i].name, g->nodes[i].source_ip, g->nodes[i].domain,
                 (unsigned long long)st.records, (unsigned long long)st.messages);
     }
@@ -395,9 +430,15 @@ static void write_summary(const struct gen *g, const struct gen_opts *o, double 
 int fv_cmd_generate(int argc, char **argv)
 {
     static const struct fv_ipfix_template_def *const tmpls[] = {&fv_tmpl_agent_v4,
-                                                               &fv_tmpl_agent_v6};
-    struct gen_opts o = {.target = "127.0.0.1:4739", .source_base = "127.0.1", .nodes = 3,
-                         .pods = 6, .flows = 1000, .records = 10000, .seed = 1, .ipv6_every = 5};
+                                                                &fv_tmpl_agent_v6};
+    struct gen_opts o = {.target = "127.0.0.1:4739",
+                         .source_base = "127.0.1",
+                         .nodes = 3,
+                         .pods = 6,
+                         .flows = 1000,
+                         .records = 10000,
+                         .seed = 1,
+                         .ipv6_every = 5};
     struct gen *g;
     int rc, status = 1;
     uint64_t t0, next_flow = 0, last_flush = 0;

@@ -27,14 +27,14 @@ struct fv_ipfix_exporter {
     struct fv_ipfix_exporter_cfg cfg;
     const struct fv_ipfix_template_def *const *tmpls; /* borrowed */
     size_t ntmpl;
-    int fd;                        /* -1 when closed */
-    SSL_CTX *ssl_ctx;              /* TLS only */
-    SSL *ssl;                      /* TLS session, NULL when closed */
-    bool need_templates;           /* next message starts with the templates */
-    bool healthy;                  /* connected and no send error since */
-    uint64_t templates_sent_ms;    /* monotonic time of the last template send */
-    uint32_t seq;                  /* data records sent before the pending message */
-    struct fv_ipfix_writer w;      /* the pending message */
+    int fd;                     /* -1 when closed */
+    SSL_CTX *ssl_ctx;           /* TLS only */
+    SSL *ssl;                   /* TLS session, NULL when closed */
+    bool need_templates;        /* next message starts with the templates */
+    bool healthy;               /* connected and no send error since */
+    uint64_t templates_sent_ms; /* monotonic time of the last template send */
+    uint32_t seq;               /* data records sent before the pending message */
+    struct fv_ipfix_writer w;   /* the pending message */
     struct fv_ipfix_exporter_stats stats;
     uint8_t buf[FV_IPFIX_MAX_MESSAGE];  /* the pending message */
     uint8_t tbuf[FV_IPFIX_MAX_MESSAGE]; /* a templates-only message */
@@ -87,7 +87,8 @@ static void close_gracefully(struct fv_ipfix_exporter *e)
         SSL_shutdown(e->ssl);
     shutdown(e->fd, SHUT_WR);
     for (int i = 0; i < 1024; i++) {
-        ssize_t n = e->ssl ? SSL_read(e->ssl, sink, sizeof(sink)) : recv(e->fd, sink, sizeof(sink), 0);
+        ssize_t n =
+            e->ssl ? SSL_read(e->ssl, sink, sizeof(sink)) : recv(e->fd, sink, sizeof(sink), 0);
         if (n <= 0)
             break;
     }

@@ -28,12 +28,29 @@ static char reverse_names[NROWS * 48];
 static pthread_once_t table_once = PTHREAD_ONCE_INIT;
 
 static const char *const type_names[] = {
-    "octetArray",      "unsigned8",           "unsigned16",           "unsigned32",
-    "unsigned64",      "signed8",             "signed16",             "signed32",
-    "signed64",        "float32",             "float64",              "boolean",
-    "macAddress",      "string",              "dateTimeSeconds",      "dateTimeMilliseconds",
-    "dateTimeMicroseconds", "dateTimeNanoseconds", "ipv4Address",     "ipv6Address",
-    "basicList",       "subTemplateList",     "subTemplateMultiList",
+    "octetArray",
+    "unsigned8",
+    "unsigned16",
+    "unsigned32",
+    "unsigned64",
+    "signed8",
+    "signed16",
+    "signed32",
+    "signed64",
+    "float32",
+    "float64",
+    "boolean",
+    "macAddress",
+    "string",
+    "dateTimeSeconds",
+    "dateTimeMilliseconds",
+    "dateTimeMicroseconds",
+    "dateTimeNanoseconds",
+    "ipv4Address",
+    "ipv6Address",
+    "basicList",
+    "subTemplateList",
+    "subTemplateMultiList",
 };
 
 uint16_t fv_ie_type_length(enum fv_ie_type type)
@@ -78,10 +95,9 @@ const char *fv_ie_type_name(enum fv_ie_type type)
 /* RFC 5103 section 6.1: elements that must not be reversed. */
 static int reversible(uint16_t id)
 {
-    static const uint16_t never[] = {40,  41,  42,  130, 131, 137, 138, 141, 142, 143, 144,
-                                     145, 148, 149, 160, 163, 164, 165, 166, 167, 168, 210,
-                                     211, 212, 213, 214, 215, 216, 217, 239, 291, 292, 293,
-                                     403, 404, 405};
+    static const uint16_t never[] = {40,  41,  42,  130, 131, 137, 138, 141, 142, 143, 144, 145,
+                                     148, 149, 160, 163, 164, 165, 166, 167, 168, 210, 211, 212,
+                                     213, 214, 215, 216, 217, 239, 291, 292, 293, 403, 404, 405};
     for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
         if (never[i] == id)
             return 0;

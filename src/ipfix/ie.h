@@ -55,11 +55,11 @@ enum fv_ie_type {
 #define FV_IE_VARLEN 65535u /* field length meaning "variable" in a template */
 
 struct fv_ie {
-    uint32_t pen;       /* private enterprise number, 0 for IANA */
-    uint16_t id;        /* element id, without the enterprise bit */
-    uint8_t type;       /* enum fv_ie_type */
-    uint16_t length;    /* natural encoded length, FV_IE_VARLEN if variable */
-    const char *name;   /* camelCase name as in the registry */
+    uint32_t pen;     /* private enterprise number, 0 for IANA */
+    uint16_t id;      /* element id, without the enterprise bit */
+    uint8_t type;     /* enum fv_ie_type */
+    uint16_t length;  /* natural encoded length, FV_IE_VARLEN if variable */
+    const char *name; /* camelCase name as in the registry */
 };
 
 /* The element with this (pen, id), or NULL when the registry lacks it. */

@@ -47,68 +47,68 @@
 #define FV_IPFIX_MIN_DATA_SET 256
 #define FV_IPFIX_MAX_MESSAGE 65535
 #define FV_IPFIX_UDP_TEMPLATE_LIFETIME_S 1800 /* SPEC section 2 default */
-#define FV_IPFIX_MAX_FIELDS 512     /* larger templates are rejected (FV_ELIMIT) */
-#define FV_IPFIX_MAX_TEMPLATES 4096 /* per observation domain */
-#define FV_IPFIX_MAX_DOMAINS 1024   /* per transport session */
+#define FV_IPFIX_MAX_FIELDS 512               /* larger templates are rejected (FV_ELIMIT) */
+#define FV_IPFIX_MAX_TEMPLATES 4096           /* per observation domain */
+#define FV_IPFIX_MAX_DOMAINS 1024             /* per transport session */
 
 /* One field specifier of a template. */
 struct fv_ipfix_field {
-    uint32_t pen;          /* enterprise number, 0 for IANA */
-    uint16_t id;           /* element id without the enterprise bit */
-    uint16_t length;       /* encoded length, FV_IE_VARLEN for variable */
+    uint32_t pen;           /* enterprise number, 0 for IANA */
+    uint16_t id;            /* element id without the enterprise bit */
+    uint16_t length;        /* encoded length, FV_IE_VARLEN for variable */
     const struct fv_ie *ie; /* registry entry; NULL for unknown elements */
 };
 
 /* A template or options template, as received.  Owned by the session. */
 struct fv_ipfix_template {
-    uint16_t id;           /* template id, >= 256 */
-    uint16_t field_count;  /* number of entries in fields[] */
-    uint16_t scope_count;  /* scope fields, > 0 only for options templates */
-    uint16_t min_len;      /* shortest possible record (var-len fields count 1) */
-    uint16_t varlen_count; /* fields with FV_IE_VARLEN */
-    uint32_t serial;       /* unique per definition in this process, for caches */
-    uint64_t expires_ms;   /* monotonic expiry for UDP sessions, 0 = never */
+    uint16_t id;                    /* template id, >= 256 */
+    uint16_t field_count;           /* number of entries in fields[] */
+    uint16_t scope_count;           /* scope fields, > 0 only for options templates */
+    uint16_t min_len;               /* shortest possible record (var-len fields count 1) */
+    uint16_t varlen_count;          /* fields with FV_IE_VARLEN */
+    uint32_t serial;                /* unique per definition in this process, for caches */
+    uint64_t expires_ms;            /* monotonic expiry for UDP sessions, 0 = never */
     struct fv_ipfix_field fields[]; /* field_count specifiers, in order */
 };
 
 /* A message header, validated by fv_ipfix_msg_open(). */
 struct fv_ipfix_msg {
-    const uint8_t *buf;    /* the message, borrowed */
-    uint16_t length;       /* total length from the header */
-    uint32_t export_time;  /* seconds since the epoch */
-    uint32_t seq;          /* sequence number */
-    uint32_t domain;       /* observation domain id */
+    const uint8_t *buf;   /* the message, borrowed */
+    uint16_t length;      /* total length from the header */
+    uint32_t export_time; /* seconds since the epoch */
+    uint32_t seq;         /* sequence number */
+    uint32_t domain;      /* observation domain id */
 };
 
 /* One set of a message. */
 struct fv_ipfix_set {
-    uint16_t id;           /* 2, 3 or a template id >= 256 */
-    uint16_t length;       /* including the 4-byte set header */
-    const uint8_t *body;   /* the set's content after its header, borrowed */
+    uint16_t id;         /* 2, 3 or a template id >= 256 */
+    uint16_t length;     /* including the 4-byte set header */
+    const uint8_t *body; /* the set's content after its header, borrowed */
 };
 
 /* A field value inside a record: a view into the message. */
 struct fv_ipfix_value {
-    const uint8_t *p;      /* first byte of the value */
-    uint16_t len;          /* encoded length (after var-len prefix) */
+    const uint8_t *p; /* first byte of the value */
+    uint16_t len;     /* encoded length (after var-len prefix) */
 };
 
 /* One data record. */
 struct fv_ipfix_rec {
     const struct fv_ipfix_template *tmpl; /* its template, borrowed */
-    const uint8_t *data;   /* first byte of the record */
-    uint16_t len;          /* record length */
+    const uint8_t *data;                  /* first byte of the record */
+    uint16_t len;                         /* record length */
 };
 
 struct fv_ipfix_set_iter {
-    const uint8_t *p;      /* next set header */
-    const uint8_t *end;    /* end of the message */
+    const uint8_t *p;   /* next set header */
+    const uint8_t *end; /* end of the message */
 };
 
 struct fv_ipfix_rec_iter {
     const struct fv_ipfix_template *tmpl; /* template of the set */
-    const uint8_t *p;      /* next record */
-    const uint8_t *end;    /* end of the set */
+    const uint8_t *p;                     /* next record */
+    const uint8_t *end;                   /* end of the set */
 };
 
 /* Validates a message header: version 10, 16 <= length <= len.  Bytes
@@ -149,20 +149,20 @@ struct fv_ipfix_domain_stats {
 struct fv_ipfix_tmap; /* template id -> template, private to the codec */
 
 struct fv_ipfix_domain {
-    uint32_t id;                       /* observation domain id */
-    bool seq_valid;                    /* next_seq holds an expectation */
-    uint32_t next_seq;                 /* expected sequence number of the next message */
+    uint32_t id;                        /* observation domain id */
+    bool seq_valid;                     /* next_seq holds an expectation */
+    uint32_t next_seq;                  /* expected sequence number of the next message */
     struct fv_ipfix_domain_stats stats; /* counters */
-    struct fv_ipfix_tmap *templates;   /* owned */
+    struct fv_ipfix_tmap *templates;    /* owned */
 };
 
 struct fv_ipfix_session {
-    uint32_t template_lifetime_s;      /* 0 for TCP/TLS: templates never expire */
-    uint32_t domain_count;             /* used entries of domains */
-    uint32_t domain_cap;               /* allocated entries */
-    struct fv_ipfix_domain *domains;   /* owned array */
-    int last_error;                    /* code of the last malformed message */
-    uint32_t last_error_domain;        /* its domain */
+    uint32_t template_lifetime_s;    /* 0 for TCP/TLS: templates never expire */
+    uint32_t domain_count;           /* used entries of domains */
+    uint32_t domain_cap;             /* allocated entries */
+    struct fv_ipfix_domain *domains; /* owned array */
+    int last_error;                  /* code of the last malformed message */
+    uint32_t last_error_domain;      /* its domain */
 };
 
 /* Callbacks of fv_ipfix_session_decode().  on_record returning a positive
@@ -209,20 +209,20 @@ int fv_ipfix_template_parse(const uint8_t *p, size_t len, bool options,
  * field by field; a record that does not fit is rolled back by
  * fv_ipfix_writer_record_end() so the message stays valid. */
 struct fv_ipfix_writer {
-    uint8_t *buf;          /* message buffer, borrowed */
-    size_t cap;            /* bytes usable: the MTU budget or 65535 */
-    size_t len;            /* bytes written so far */
-    size_t set_off;        /* offset of the open set header, 0 when none */
-    uint16_t set_id;       /* id of the open set */
-    size_t rec_off;        /* start of the record being written */
-    bool overflow;         /* the current record ran out of room */
-    uint32_t records;      /* data records in this message */
+    uint8_t *buf;     /* message buffer, borrowed */
+    size_t cap;       /* bytes usable: the MTU budget or 65535 */
+    size_t len;       /* bytes written so far */
+    size_t set_off;   /* offset of the open set header, 0 when none */
+    uint16_t set_id;  /* id of the open set */
+    size_t rec_off;   /* start of the record being written */
+    bool overflow;    /* the current record ran out of room */
+    uint32_t records; /* data records in this message */
 };
 
 /* A template to send: borrowed field list. */
 struct fv_ipfix_template_def {
-    uint16_t id;                        /* >= 256 */
-    uint16_t field_count;               /* entries of fields */
+    uint16_t id;                         /* >= 256 */
+    uint16_t field_count;                /* entries of fields */
     const struct fv_ipfix_field *fields; /* pen, id and length are used */
 };
 

@@ -32,12 +32,12 @@
 
 /* A peer and the listener's private bookkeeping around it. */
 struct peer {
-    struct fv_ipfix_peer pub;      /* what the owner sees; first member */
-    struct sockaddr_storage sa;    /* UDP: source address (hash key) */
+    struct fv_ipfix_peer pub;   /* what the owner sees; first member */
+    struct sockaddr_storage sa; /* UDP: source address (hash key) */
     socklen_t salen;
-    struct peer *next;             /* UDP hash chain, or TCP list */
-    struct peer **pprev;           /* where this peer is linked from */
-    struct bufferevent *bev;       /* TCP/TLS only */
+    struct peer *next;       /* UDP hash chain, or TCP list */
+    struct peer **pprev;     /* where this peer is linked from */
+    struct bufferevent *bev; /* TCP/TLS only */
     struct fv_ipfix_listener *l;
 };
 
@@ -53,7 +53,7 @@ struct fv_ipfix_listener {
     uint16_t port;
     uint32_t npeers;
     struct peer *udp_peers[PEER_BUCKETS];
-    struct peer *streams;          /* TCP/TLS peers */
+    struct peer *streams; /* TCP/TLS peers */
     struct fv_ipfix_listener_stats stats;
     /* recvmmsg batch buffers */
     struct mmsghdr msgs[BATCH];
@@ -333,22 +333,22 @@ int fv_ipfix_listener_new(struct event_base *base, const struct fv_ipfix_listene
         rc = udp_open(l, &ss, len);
     } else {
         if (cfg->addr.proto == FV_PROTO_TLS) {
-            rc = fv_tls_server_ctx(&cfg->tls, &l->ssl_ctx, transport_error,
-                                   sizeof(transport_error));
+            rc =
+                fv_tls_server_ctx(&cfg->tls, &l->ssl_ctx, transport_error, sizeof(transport_error));
             if (rc < 0)
                 goto fail;
         }
-        l->tcp = evconnlistener_new_bind(base, tcp_accept, l,
-                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
-                                         (struct sockaddr *)&ss, (int)len);
+        l->tcp =
+            evconnlistener_new_bind(base, tcp_accept, l, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
+                                    128, (struct sockaddr *)&ss, (int)len);
         rc = l->tcp ? 0 : -(errno ? errno : EADDRINUSE);
         if (l->tcp) {
             struct sockaddr_storage bound;
             socklen_t blen = sizeof(bound);
             getsockname(evconnlistener_get_fd(l->tcp), (struct sockaddr *)&bound, &blen);
-            l->port = ntohs(bound.ss_family == AF_INET
-                                ? ((struct sockaddr_in *)&bound)->sin_port
-                                : ((struct sockaddr_in6 *)&bound)->sin6_port);
+            l->port =
+                ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                                 : ((struct sockaddr_in6 *)&bound)->sin6_port);
         }
     }
     if (rc < 0) {

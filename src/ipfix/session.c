@@ -14,9 +14,9 @@
 #include "ipfix/ipfix.h"
 
 struct fv_ipfix_tmap {
-    uint32_t cap;                       /* power of two */
-    uint32_t count;                     /* occupied slots */
-    struct fv_ipfix_template **slots;   /* NULL = empty; templates owned */
+    uint32_t cap;                     /* power of two */
+    uint32_t count;                   /* occupied slots */
+    struct fv_ipfix_template **slots; /* NULL = empty; templates owned */
 };
 
 static uint32_t slot_of(uint32_t cap, uint16_t id)
@@ -226,7 +226,8 @@ static int decode_template_set(struct fv_ipfix_session *s, struct fv_ipfix_domai
         p += used;
         left -= used;
         if (t == NULL) {
-            if (withdraw_id == FV_IPFIX_SET_TEMPLATE || withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE) {
+            if (withdraw_id == FV_IPFIX_SET_TEMPLATE ||
+                withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE) {
                 tmap_del_all(d->templates, withdraw_id == FV_IPFIX_SET_OPTIONS_TEMPLATE, msg,
                              now_ms, h);
             } else {

@@ -3,21 +3,30 @@
 
 #include <string.h>
 
-#define IANA(id, len) {FV_PEN_IANA, id, len, NULL}
-#define REV(id, len) {FV_PEN_REVERSE, id, len, NULL}
-#define ANTREA(id, len) {FV_PEN_ANTREA, id, len, NULL}
+#define IANA(id, len)                                                                              \
+    {                                                                                              \
+        FV_PEN_IANA, id, len, NULL                                                                 \
+    }
+#define REV(id, len)                                                                               \
+    {                                                                                              \
+        FV_PEN_REVERSE, id, len, NULL                                                              \
+    }
+#define ANTREA(id, len)                                                                            \
+    {                                                                                              \
+        FV_PEN_ANTREA, id, len, NULL                                                               \
+    }
 #define S FV_IE_VARLEN
 
 /* Expands to the agent field list with the given address elements. */
-#define AGENT_FIELDS(src, dst, alen, cip)                                                  \
-    {                                                                                      \
-        IANA(150, 4), IANA(151, 4), IANA(136, 1), IANA(7, 2), IANA(11, 2), IANA(4, 1),     \
-        IANA(86, 8), IANA(85, 8), IANA(2, 8), IANA(1, 8), IANA(src, alen),                 \
-        IANA(dst, alen), REV(86, 8), REV(85, 8), REV(2, 8), REV(1, 8), ANTREA(101, S),     \
-        ANTREA(100, S), ANTREA(104, S), ANTREA(103, S), ANTREA(102, S), ANTREA(105, S),    \
-        ANTREA(108, 2), ANTREA(109, S), ANTREA(110, S), ANTREA(111, S), ANTREA(115, 1),    \
-        ANTREA(141, S), ANTREA(139, 1), ANTREA(112, S), ANTREA(113, S), ANTREA(118, 1),    \
-        ANTREA(142, S), ANTREA(140, 1), ANTREA(136, S), ANTREA(137, 1), ANTREA(cip, alen), \
+#define AGENT_FIELDS(src, dst, alen, cip)                                                          \
+    {                                                                                              \
+        IANA(150, 4), IANA(151, 4), IANA(136, 1), IANA(7, 2), IANA(11, 2), IANA(4, 1),             \
+            IANA(86, 8), IANA(85, 8), IANA(2, 8), IANA(1, 8), IANA(src, alen), IANA(dst, alen),    \
+            REV(86, 8), REV(85, 8), REV(2, 8), REV(1, 8), ANTREA(101, S), ANTREA(100, S),          \
+            ANTREA(104, S), ANTREA(103, S), ANTREA(102, S), ANTREA(105, S), ANTREA(108, 2),        \
+            ANTREA(109, S), ANTREA(110, S), ANTREA(111, S), ANTREA(115, 1), ANTREA(141, S),        \
+            ANTREA(139, 1), ANTREA(112, S), ANTREA(113, S), ANTREA(118, 1), ANTREA(142, S),        \
+            ANTREA(140, 1), ANTREA(136, S), ANTREA(137, 1), ANTREA(cip, alen),                     \
     }
 
 static const struct fv_ipfix_field agent_v4[FV_AGENT_FIELD_COUNT] = AGENT_FIELDS(8, 12, 4, 106);

@@ -67,12 +67,12 @@ extern const struct fv_ipfix_template_def fv_tmpl_agent_v6;
  * NUL-terminated, "" when absent; addresses are in network order (4 bytes
  * used when !ipv6). */
 struct fv_agent_rec {
-    bool ipv6;                 /* template 257 instead of 256 */
-    uint32_t flow_start;       /* flowStartSeconds */
-    uint32_t flow_end;         /* flowEndSeconds */
-    uint8_t end_reason;        /* flowEndReason: 1 idle, 2 active, 3 end of flow ... */
+    bool ipv6;           /* template 257 instead of 256 */
+    uint32_t flow_start; /* flowStartSeconds */
+    uint32_t flow_end;   /* flowEndSeconds */
+    uint8_t end_reason;  /* flowEndReason: 1 idle, 2 active, 3 end of flow ... */
     uint16_t src_port, dst_port;
-    uint8_t proto;             /* protocolIdentifier */
+    uint8_t proto; /* protocolIdentifier */
     uint64_t packets_total, octets_total, packets_delta, octets_delta;
     uint64_t rev_packets_total, rev_octets_total, rev_packets_delta, rev_octets_delta;
     uint8_t src_addr[16], dst_addr[16], cluster_ip[16];
@@ -84,8 +84,8 @@ struct fv_agent_rec {
     uint8_t in_policy_type, in_action;
     const char *eg_policy, *eg_policy_ns, *eg_rule;
     uint8_t eg_policy_type, eg_action;
-    const char *tcp_state;     /* conntrack TCP state name, "" for non-TCP */
-    uint8_t flow_type;         /* 1 intra-node, 2 inter-node, 3 to-external, 4 from-external */
+    const char *tcp_state; /* conntrack TCP state name, "" for non-TCP */
+    uint8_t flow_type;     /* 1 intra-node, 2 inter-node, 3 to-external, 4 from-external */
 };
 
 /* Writes rec (a const struct fv_agent_rec *) in template field order; an

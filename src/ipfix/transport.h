@@ -55,20 +55,20 @@ struct fv_tls_files {
 };
 
 struct fv_ipfix_listener_cfg {
-    struct fv_addr addr;               /* where to listen, and the transport */
-    struct fv_tls_files tls;           /* for FV_PROTO_TLS */
-    int udp_rcvbuf;                    /* requested SO_RCVBUF bytes (0 = 32 MiB) */
-    uint32_t udp_template_lifetime_s;  /* 0 = FV_IPFIX_UDP_TEMPLATE_LIFETIME_S */
-    uint32_t max_peers;                /* 0 = 65536; more UDP sources are dropped */
+    struct fv_addr addr;              /* where to listen, and the transport */
+    struct fv_tls_files tls;          /* for FV_PROTO_TLS */
+    int udp_rcvbuf;                   /* requested SO_RCVBUF bytes (0 = 32 MiB) */
+    uint32_t udp_template_lifetime_s; /* 0 = FV_IPFIX_UDP_TEMPLATE_LIFETIME_S */
+    uint32_t max_peers;               /* 0 = 65536; more UDP sources are dropped */
 };
 
 struct fv_ipfix_peer {
-    char name[64];                     /* "ip:port" of the exporter */
-    char ip[48];                       /* exporter address only */
-    enum fv_proto proto;               /* transport of the session */
-    struct fv_ipfix_session session;   /* templates and sequence state */
-    uint64_t bytes;                    /* bytes received */
-    void *user;                        /* free for the owner */
+    char name[64];                   /* "ip:port" of the exporter */
+    char ip[48];                     /* exporter address only */
+    enum fv_proto proto;             /* transport of the session */
+    struct fv_ipfix_session session; /* templates and sequence state */
+    uint64_t bytes;                  /* bytes received */
+    void *user;                      /* free for the owner */
 };
 
 struct fv_ipfix_listener_ops {
@@ -90,14 +90,15 @@ int fv_ipfix_listener_new(struct event_base *base, const struct fv_ipfix_listene
 void fv_ipfix_listener_free(struct fv_ipfix_listener *l);
 
 struct fv_ipfix_listener_stats {
-    uint64_t udp_kernel_drops;   /* datagrams the kernel dropped (SO_RXQ_OVFL) */
-    uint64_t udp_datagrams;      /* datagrams read */
-    uint64_t peers_rejected;     /* datagrams/connections refused by max_peers */
-    uint64_t framing_errors;     /* streams closed for broken framing */
-    uint64_t tls_failures;       /* TLS handshakes or sessions that failed */
-    int udp_rcvbuf;              /* the socket buffer the kernel granted */
+    uint64_t udp_kernel_drops; /* datagrams the kernel dropped (SO_RXQ_OVFL) */
+    uint64_t udp_datagrams;    /* datagrams read */
+    uint64_t peers_rejected;   /* datagrams/connections refused by max_peers */
+    uint64_t framing_errors;   /* streams closed for broken framing */
+    uint64_t tls_failures;     /* TLS handshakes or sessions that failed */
+    int udp_rcvbuf;            /* the socket buffer the kernel granted */
 };
-void fv_ipfix_listener_stats(const struct fv_ipfix_listener *l, struct fv_ipfix_listener_stats *out);
+void fv_ipfix_listener_stats(const struct fv_ipfix_listener *l,
+                             struct fv_ipfix_listener_stats *out);
 
 /* The bound port (useful with port 0 in tests). */
 uint16_t fv_ipfix_listener_port(const struct fv_ipfix_listener *l);
@@ -109,12 +110,12 @@ const char *fv_ipfix_transport_error(void);
 /* ---- Exporter ---- */
 
 struct fv_ipfix_exporter_cfg {
-    struct fv_addr addr;          /* collector and transport */
-    struct fv_tls_files tls;      /* for FV_PROTO_TLS */
-    const char *bind_ip;          /* local source address, or NULL */
-    uint32_t domain;              /* observation domain id */
-    size_t mtu;                   /* UDP message budget; 0 = 1400 */
-    uint32_t template_refresh_s;  /* UDP template resend interval; 0 = 600 */
+    struct fv_addr addr;         /* collector and transport */
+    struct fv_tls_files tls;     /* for FV_PROTO_TLS */
+    const char *bind_ip;         /* local source address, or NULL */
+    uint32_t domain;             /* observation domain id */
+    size_t mtu;                  /* UDP message budget; 0 = 1400 */
+    uint32_t template_refresh_s; /* UDP template resend interval; 0 = 600 */
 };
 
 struct fv_ipfix_exporter;
@@ -149,6 +150,7 @@ struct fv_ipfix_exporter_stats {
     uint64_t bytes;     /* bytes sent */
     uint64_t templates; /* template sets sent */
 };
-void fv_ipfix_exporter_stats(const struct fv_ipfix_exporter *e, struct fv_ipfix_exporter_stats *out);
+void fv_ipfix_exporter_stats(const struct fv_ipfix_exporter *e,
+                             struct fv_ipfix_exporter_stats *out);
 
 #endif
