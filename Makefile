@@ -13,13 +13,14 @@ SAN      ?=
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wmissing-prototypes -Werror
 CPPFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS   := -levent -levent_openssl -lssl -lcrypto -lpthread
+LDLIBS   := -levent -levent_openssl -lssl -lcrypto -lyaml -ljansson -lnetfilter_conntrack -lmnl \
+            -lmicrohttpd -lpthread
 ifneq ($(SAN),)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
   LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIB_SRC  := $(sort $(wildcard src/base/*.c src/ipfix/*.c))
+LIB_SRC  := $(sort $(filter-out src/cmd/%,$(wildcard src/*/*.c)))
 CMD_SRC  := $(sort $(wildcard src/cmd/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
