@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,6 +256,22 @@ static int send_templates(struct fv_ipfix_exporter *e)
     return 0;
 }
 
+/* True when a stream's peer has closed or reset it.  A collector never
+ * sends on an IPFIX session, so anything readable means the end; checking
+ * before writing keeps a message from being written into a dead socket,
+ * where the kernel would accept it and then lose it to the reset. */
+static bool peer_gone(const struct fv_ipfix_exporter *e)
+{
+    struct pollfd p = {.fd = e->fd, .events = POLLIN | POLLRDHUP};
+
+    if (e->cfg.addr.proto == FV_PROTO_UDP)
+        return false;
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0 ||
+           ((p.revents & POLLIN) && !e->ssl);
+}
+
 int fv_ipfix_exporter_flush(struct fv_ipfix_exporter *e)
 {
     size_t len;
@@ -264,6 +281,11 @@ int fv_ipfix_exporter_flush(struct fv_ipfix_exporter *e)
         return 0;
     if (e->fd < 0)
         return -ENOTCONN;
+    if (peer_gone(e)) {
+        e->healthy = false;
+        fv_ipfix_exporter_close(e);
+        return -ECONNRESET;
+    }
     if (e->need_templates) {
         rc = send_templates(e);
         if (rc < 0) {
