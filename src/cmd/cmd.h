@@ -5,6 +5,7 @@
 #ifndef FV_CMD_CMD_H
 #define FV_CMD_CMD_H
 
+int fv_cmd_agent(int argc, char **argv);
 int fv_cmd_collector(int argc, char **argv);
 int fv_cmd_generate(int argc, char **argv);
 

@@ -17,6 +17,7 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"agent", fv_cmd_agent, "export this node's connections (conntrack) as IPFIX flow records"},
     {"collector", fv_cmd_collector, "receive IPFIX (UDP, TCP or TLS) and print the records"},
     {"generate", fv_cmd_generate, "send a simulated cluster's flow records as IPFIX"},
 };

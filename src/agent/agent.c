@@ -1,0 +1,479 @@
+/*
+ * agent.c - the agent's main loop, filters and enrichment (see agent.h).
+ */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "agent/sender.h"
+#include "agent/store.h"
+#include "base/addr.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "conntrack/conntrack.h"
+#include "k8s/inventory.h"
+#include "metrics/metrics.h"
+
+#define MAX_ZONES 64
+#define LOOP_MAX_WAIT_MS 500
+#define DRAIN_ON_EXIT_MS 5000
+
+static struct fv_metric m_ct_total =
+    FV_GAUGE("flowvis_agent_conntrack_total_connections",
+             "Connections in the conntrack table at the last poll.");
+static struct fv_metric m_tracked =
+    FV_GAUGE("flowvis_agent_tracked_connections", "Connections the agent tracks and exports.");
+static struct fv_metric m_denied = FV_GAUGE("flowvis_agent_denied_connections",
+                                            "Denied connections tracked (NetworkPolicy drops).");
+static struct fv_metric m_ct_max =
+    FV_GAUGE("flowvis_agent_conntrack_max", "The kernel's nf_conntrack_max.");
+static struct fv_metric m_reconnects =
+    FV_COUNTER("flowvis_agent_reconnections_total", "Reconnections to the flow collector.");
+static struct fv_metric m_exported =
+    FV_COUNTER("flowvis_agent_records_exported_total", "Flow records sent to the collector.");
+static struct fv_metric m_dropped =
+    FV_COUNTER("flowvis_agent_records_dropped_total",
+               "Flow records lost: connections not tracked at maxConnections, records too large.");
+static struct fv_metric m_queue_full =
+    FV_COUNTER("flowvis_agent_export_queue_full_total",
+               "Times a record met a full export queue; it stays in the store and is retried.");
+static struct fv_metric m_queue =
+    FV_GAUGE("flowvis_agent_export_queue_records", "Records waiting in the export queue.");
+static struct fv_metric m_connected =
+    FV_GAUGE("flowvis_agent_collector_connected", "1 while connected to the flow collector.");
+static struct fv_metric m_poll_us =
+    FV_GAUGE("flowvis_agent_poll_duration_microseconds", "Wall time of the last conntrack poll.");
+static struct fv_metric m_polls =
+    FV_COUNTER("flowvis_agent_polls_total", "Conntrack dumps completed.");
+static struct fv_metric m_overruns =
+    FV_COUNTER("flowvis_agent_conntrack_event_overruns_total",
+               "Conntrack event overruns (the buffer grew and a resync dump followed).");
+static struct fv_metric m_events =
+    FV_COUNTER("flowvis_agent_conntrack_events_total", "Conntrack NEW and DESTROY events read.");
+
+struct agent {
+    const struct fv_agent_cfg *cfg;
+    struct fv_ct *ct;
+    struct fv_store *store;
+    struct fv_sender *sender;
+    struct fv_metrics reg;
+    struct fv_metrics_server *msrv;
+    bool have_inv_src;
+    struct fv_k8s_file_source inv_src;
+    struct fv_k8s_inventory *inv;
+    struct fv_ip collector_ip; /* our own export connection is not a flow */
+    uint16_t collector_port;
+    uint16_t zones[MAX_ZONES];
+    size_t nzones;
+    bool k8s_mode; /* Pod CIDRs known: export only Pod traffic */
+    uint64_t dump_entries;
+    bool was_connected;
+};
+
+uint32_t fv_agent_domain_id(const char *node_name)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = node_name; *p; p++)
+        h = (h * 16777619u) ^ (uint8_t)*p;
+    return h;
+}
+
+static bool in_list(const struct fv_cfg_cidrlist *l, const struct fv_ip *ip)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (fv_cidr_contains(&l->items[i], ip))
+            return true;
+    return false;
+}
+
+/* A Pod IP anywhere in the cluster. */
+static bool in_cluster(const struct agent *a, const struct fv_ip *ip)
+{
+    if (a->inv && fv_k8s_ip_in_pod_cidrs(a->inv, ip))
+        return true;
+    return in_list(&a->cfg->cluster_cidrs, ip) || in_list(&a->cfg->pod_cidrs, ip);
+}
+
+/* A Pod on this Node: known by the inventory, or inside this Node's CIDRs. */
+static const struct fv_k8s_pod *local_pod(const struct agent *a, const struct fv_ip *ip,
+                                          bool *local)
+{
+    const struct fv_k8s_pod *pod = a->inv ? fv_k8s_pod_by_ip(a->inv, ip) : NULL;
+
+    if (pod) {
+        *local = strcmp(pod->node_name, a->cfg->node_name) == 0;
+        return *local ? pod : NULL;
+    }
+    *local = in_list(&a->cfg->pod_cidrs, ip);
+    if (!*local && a->inv) {
+        const struct fv_k8s_node *n = fv_k8s_node_by_pod_cidr(a->inv, ip);
+        *local = n && strcmp(n->name, a->cfg->node_name) == 0;
+    }
+    return NULL;
+}
+
+static bool is_loopback(const struct fv_ip *ip)
+{
+    static const uint8_t v6lo[16] = {[15] = 1};
+    if (ip->family == AF_INET)
+        return ip->a[0] == 127;
+    return memcmp(ip->a, v6lo, 16) == 0;
+}
+
+/* Whether a conntrack entry is a flow this agent reports. */
+static bool wanted(const struct agent *a, const struct fv_ct_entry *e)
+{
+    const struct fv_agent_cfg *c = a->cfg;
+
+    if (is_loopback(&e->orig.src) || is_loopback(&e->reply.src))
+        return false;
+    if ((fv_ip_equal(&e->orig.dst, &a->collector_ip) && e->orig.dport == a->collector_port) ||
+        (fv_ip_equal(&e->orig.src, &a->collector_ip) && e->orig.sport == a->collector_port))
+        return false;
+    if (a->nzones) {
+        size_t i = 0;
+        while (i < a->nzones && a->zones[i] != e->zone)
+            i++;
+        if (i == a->nzones)
+            return false;
+    }
+    if (c->mark_mask && (e->mark & c->mark_mask) != c->mark)
+        return false;
+    if (in_list(&c->exclude_cidrs, &e->orig.src) || in_list(&c->exclude_cidrs, &e->reply.src))
+        return false;
+    if (a->k8s_mode)
+        return in_cluster(a, &e->orig.src) || in_cluster(a, &e->reply.src) ||
+               in_cluster(a, &e->orig.dst);
+    return true;
+}
+
+/* Fills the Service fields when the connection was DNATed from a ClusterIP. */
+static bool enrich_service(const struct agent *a, const struct fv_conn_report *r,
+                           struct fv_agent_rec *rec)
+{
+    const struct fv_k8s_service *svc;
+    const struct fv_k8s_service_port *port;
+
+    if (a->inv == NULL || (fv_ip_equal(&r->dst, &r->endpoint) && r->dport == r->endpoint_port))
+        return false;
+    if (fv_k8s_service_by_cluster_ip(a->inv, &r->dst, r->dport, r->proto, &svc, &port) != 0 ||
+        svc == NULL || port == NULL)
+        return false;
+    memcpy(rec->cluster_ip, r->dst.a, 16);
+    rec->svc_port = r->dport;
+    rec->svc_port_name = port->ref;
+    return true;
+}
+
+static void enrich(const struct agent *a, const struct fv_conn_report *r, struct fv_agent_rec *rec)
+{
+    bool src_local, dst_local, svc;
+    const struct fv_k8s_pod *sp = local_pod(a, &r->src, &src_local);
+    const struct fv_k8s_pod *dp = local_pod(a, &r->endpoint, &dst_local);
+
+    if (sp) {
+        rec->src_pod = sp->name;
+        rec->src_ns = sp->ns;
+        rec->src_node = a->cfg->node_name;
+    }
+    if (dp) {
+        rec->dst_pod = dp->name;
+        rec->dst_ns = dp->ns;
+        rec->dst_node = a->cfg->node_name;
+    }
+    svc = enrich_service(a, r, rec);
+    /* SPEC section 3: flowType from where the two ends are. */
+    if (in_cluster(a, &r->src) && (in_cluster(a, &r->endpoint) || svc))
+        rec->flow_type = src_local && dst_local ? 1 : 2;
+    else if (in_cluster(a, &r->src))
+        rec->flow_type = 3;
+    else if (dst_local)
+        rec->flow_type = 4;
+}
+
+static int emit(void *ctx, const struct fv_conn_report *r)
+{
+    struct agent *a = ctx;
+    struct fv_agent_rec rec;
+    int rc;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.ipv6 = r->src.family == AF_INET6;
+    rec.flow_start = r->start_s;
+    rec.flow_end = r->end_s;
+    rec.end_reason = r->end_reason;
+    rec.src_port = r->sport;
+    rec.dst_port = r->endpoint_port;
+    rec.proto = r->proto;
+    rec.packets_total = r->packets;
+    rec.octets_total = r->octets;
+    rec.packets_delta = r->d_packets;
+    rec.octets_delta = r->d_octets;
+    rec.rev_packets_total = r->rev_packets;
+    rec.rev_octets_total = r->rev_octets;
+    rec.rev_packets_delta = r->d_rev_packets;
+    rec.rev_octets_delta = r->d_rev_octets;
+    memcpy(rec.src_addr, r->src.a, 16);
+    memcpy(rec.dst_addr, r->endpoint.a, 16);
+    rec.tcp_state = r->proto == 6 ? fv_ct_tcp_state_name(r->tcp_state) : "";
+    enrich(a, r, &rec);
+    rc = fv_sender_push(a->sender, &rec);
+    if (rc == -FV_ENOSPACE) {
+        fv_metric_add(&m_queue_full, 1);
+        return -1; /* the store keeps it and retries */
+    }
+    if (rc < 0)
+        fv_metric_add(&m_dropped, 1);
+    return 0;
+}
+
+static int on_dump_entry(void *ctx, const struct fv_ct_entry *e)
+{
+    struct agent *a = ctx;
+
+    a->dump_entries++;
+    if (wanted(a, e))
+        fv_store_update(a->store, e, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+    return 0;
+}
+
+static int on_event(void *ctx, enum fv_ct_event type, const struct fv_ct_entry *e)
+{
+    struct agent *a = ctx;
+    uint64_t now = fv_clock_mono_ms();
+
+    fv_metric_add(&m_events, 1);
+    if (!wanted(a, e))
+        return 0;
+    if (type == FV_CT_DESTROY)
+        fv_store_destroy(a->store, e, now, fv_clock_wall_s(), emit, a);
+    else
+        fv_store_update(a->store, e, now, fv_clock_wall_s(), emit, a);
+    return 0;
+}
+
+/* Reads pending events; true when they overran and a resync is due. */
+static bool read_events(struct agent *a)
+{
+    int rc = fv_ct_events_read(a->ct, on_event, a);
+
+    if (rc == -FV_ELIMIT) {
+        fv_metric_add(&m_overruns, 1);
+        FV_LOG_WARN("conntrack events overran node=%s: buffer now %d bytes, resyncing",
+                    a->cfg->node_name, fv_ct_event_rcvbuf(a->ct));
+        return true;
+    }
+    if (rc < 0)
+        FV_LOG_WARN("conntrack events node=%s: %s", a->cfg->node_name, fv_strerror(rc));
+    return false;
+}
+
+static void reload_inventory(struct agent *a)
+{
+    struct fv_k8s_inventory *fresh = NULL;
+    int rc;
+
+    if (!a->have_inv_src)
+        return;
+    rc = fv_k8s_file_source_poll(&a->inv_src, &fresh);
+    if (rc < 0) {
+        FV_LOG_WARN("inventory file=%s: %s (keeping the previous one)", a->cfg->inventory_file,
+                    a->inv_src.err);
+    } else if (rc == 1) {
+        const struct fv_k8s_inventory_stats *st = fv_k8s_inventory_stats(fresh);
+        fv_k8s_inventory_free(a->inv);
+        a->inv = fresh;
+        FV_LOG_INFO("inventory loaded file=%s pods=%zu services=%zu nodes=%zu skipped=%zu",
+                    a->cfg->inventory_file, st->pods, st->services, st->nodes, st->skipped);
+    }
+}
+
+static void do_poll(struct agent *a)
+{
+    uint64_t t0 = fv_clock_mono_ns();
+    int rc;
+
+    reload_inventory(a);
+    a->dump_entries = 0;
+    fv_store_begin_sweep(a->store);
+    rc = fv_ct_dump(a->ct, on_dump_entry, a);
+    if (rc < 0) {
+        /* An incomplete dump must not make connections look gone. */
+        FV_LOG_WARN("conntrack dump failed node=%s: %s", a->cfg->node_name, fv_strerror(rc));
+        return;
+    }
+    /* Events queued during the dump first: a DESTROY among them carries the
+     * exact final counters, better than the sweep's last-seen ones. */
+    read_events(a);
+    fv_store_end_sweep(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+    fv_metric_set(&m_poll_us, (fv_clock_mono_ns() - t0) / 1000);
+    fv_metric_set(&m_ct_total, a->dump_entries);
+    fv_metric_add(&m_polls, 1);
+}
+
+static void update_gauges(struct agent *a)
+{
+    struct fv_store_stats st;
+    struct fv_sender_stats ss;
+
+    fv_store_stats(a->store, &st);
+    fv_sender_stats(a->sender, &ss);
+    fv_metric_set(&m_tracked, st.tracked);
+    fv_metric_set(&m_queue, ss.queued);
+    fv_metric_set(&m_exported, ss.sent);
+    fv_metric_set(&m_reconnects, ss.reconnects);
+    fv_metric_set(&m_connected, ss.connected);
+    if (ss.connected != a->was_connected)
+        FV_LOG_INFO("collector %s address=%s", ss.connected ? "connected" : "disconnected",
+                    a->cfg->collector);
+    a->was_connected = ss.connected;
+}
+
+static int setup_filters(struct agent *a)
+{
+    for (size_t i = 0; i < a->cfg->zones.n; i++) {
+        char *end;
+        long z = strtol(a->cfg->zones.items[i], &end, 10);
+        if (*end || z < 0 || z > 65535 || a->nzones == MAX_ZONES) {
+            FV_LOG_ERROR("filters.zones: '%s' is not a conntrack zone (0-65535)",
+                         a->cfg->zones.items[i]);
+            return -FV_ECONFIG;
+        }
+        a->zones[a->nzones++] = (uint16_t)z;
+    }
+    a->k8s_mode = a->cfg->inventory_file || a->cfg->pod_cidrs.n || a->cfg->cluster_cidrs.n;
+    return 0;
+}
+
+static int setup(struct agent *a, struct fv_sender_cfg *scfg)
+{
+    struct fv_metric *all[] = {&m_ct_total, &m_tracked, &m_denied,     &m_ct_max, &m_reconnects,
+                               &m_exported, &m_dropped, &m_queue_full, &m_queue,  &m_connected,
+                               &m_poll_us,  &m_polls,   &m_overruns,   &m_events};
+    struct fv_store_cfg stcfg = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms,
+                                 a->cfg->max_conns};
+    long long ctmax;
+    int rc;
+
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        fv_metrics_register(&a->reg, all[i]);
+    rc = fv_ct_enable_accounting();
+    if (rc < 0)
+        FV_LOG_WARN("cannot enable nf_conntrack_acct/timestamp: %s (counters may be zero)",
+                    fv_strerror(rc));
+    if (fv_ct_read_sysctl("net/netfilter/nf_conntrack_max", &ctmax) == 0)
+        fv_metric_set(&m_ct_max, (uint64_t)ctmax);
+    rc = setup_filters(a);
+    if (rc < 0)
+        return rc;
+    rc = fv_ct_open(true, &a->ct);
+    if (rc < 0) {
+        FV_LOG_ERROR("cannot open conntrack: %s (needs CAP_NET_ADMIN)", fv_strerror(rc));
+        return rc;
+    }
+    rc = fv_store_new(&stcfg, &a->store);
+    if (rc < 0)
+        return rc;
+    if (a->cfg->inventory_file) {
+        rc = fv_k8s_file_source_init(&a->inv_src, a->cfg->inventory_file);
+        if (rc < 0)
+            return rc;
+        a->have_inv_src = true;
+        reload_inventory(a);
+        if (a->inv == NULL) {
+            FV_LOG_ERROR("inventory.file: %s", a->inv_src.err);
+            return -FV_ECONFIG;
+        }
+    }
+    rc = fv_sender_start(scfg, &a->sender);
+    if (rc < 0) {
+        FV_LOG_ERROR("cannot start the exporter for %s: %s", a->cfg->collector, fv_strerror(rc));
+        return rc;
+    }
+    if (a->cfg->metrics_address) {
+        rc = fv_metrics_serve(&a->reg, a->cfg->metrics_address, &a->msrv);
+        if (rc < 0) {
+            FV_LOG_ERROR("metricsAddress: cannot serve on %s: %s", a->cfg->metrics_address,
+                         fv_strerror(rc));
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static void loop(struct agent *a, volatile sig_atomic_t *stop)
+{
+    uint64_t next_poll = fv_clock_mono_ms();
+
+    while (!*stop) {
+        uint64_t now = fv_clock_mono_ms();
+        uint64_t wait = next_poll > now ? next_poll - now : 0;
+        uint64_t due = fv_store_next_deadline(a->store, now);
+        struct pollfd p = {.fd = fv_ct_event_fd(a->ct), .events = POLLIN};
+        bool resync = false;
+
+        if (due < wait)
+            wait = due;
+        if (wait > LOOP_MAX_WAIT_MS)
+            wait = LOOP_MAX_WAIT_MS;
+        if (poll(&p, 1, (int)wait) > 0)
+            resync = read_events(a);
+        now = fv_clock_mono_ms();
+        if (now >= next_poll || resync) {
+            do_poll(a);
+            next_poll += a->cfg->poll_interval_ms;
+            if (next_poll <= now)
+                next_poll = now + a->cfg->poll_interval_ms;
+        }
+        fv_store_expire(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+        update_gauges(a);
+    }
+}
+
+int fv_agent_run(const struct fv_agent_cfg *cfg, volatile sig_atomic_t *stop)
+{
+    struct agent a = {.cfg = cfg};
+    struct fv_sender_cfg scfg = {.max_records = cfg->queue_size};
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    int rc;
+
+    scfg.exporter.domain = fv_agent_domain_id(cfg->node_name);
+    scfg.exporter.mtu = cfg->mtu;
+    scfg.exporter.tls.ca = cfg->tls_ca;
+    scfg.exporter.tls.cert = cfg->tls_cert;
+    scfg.exporter.tls.key = cfg->tls_key;
+    rc = fv_addr_parse(cfg->collector, 4739, FV_PROTO_TLS, &scfg.exporter.addr);
+    if (rc < 0) {
+        FV_LOG_ERROR("flowCollectorAddr: '%s' is not HOST[:PORT][:PROTO]", cfg->collector);
+        return rc;
+    }
+    /* Our own export connection must not be reported as a flow. */
+    if (fv_addr_resolve(&scfg.exporter.addr, &ss, &sslen) == 0) {
+        char ip[FV_IP_STRLEN];
+        fv_sockaddr_ip((struct sockaddr *)&ss, ip, sizeof(ip));
+        fv_ip_parse(ip, &a.collector_ip);
+        a.collector_port = scfg.exporter.addr.port;
+    }
+    rc = setup(&a, &scfg);
+    if (rc == 0) {
+        FV_LOG_INFO("agent started node=%s domain=%u collector=%s transport=%s mode=%s",
+                    cfg->node_name, scfg.exporter.domain, cfg->collector,
+                    fv_proto_name(scfg.exporter.addr.proto), a.k8s_mode ? "kubernetes" : "host");
+        loop(&a, stop);
+        FV_LOG_INFO("agent stopping node=%s", cfg->node_name);
+    }
+    fv_sender_stop(a.sender, DRAIN_ON_EXIT_MS);
+    fv_metrics_server_stop(a.msrv);
+    fv_store_free(a.store);
+    fv_ct_close(a.ct);
+    if (a.have_inv_src)
+        fv_k8s_file_source_fini(&a.inv_src);
+    fv_k8s_inventory_free(a.inv);
+    return rc;
+}

@@ -1,0 +1,180 @@
+/*
+ * agent.c - `flowvis agent`: the command line and the config table of the
+ * agent.  The table below is the single source of the agent's keys: it
+ * parses and validates the file, and prints the reference for --help and
+ * docs (`flowvis agent --print-config markdown`).
+ */
+#include "agent/agent.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/err.h"
+#include "base/log.h"
+#include "cmd/cmd.h"
+#include "config/config.h"
+
+#define S struct fv_agent_cfg
+#define OFF(field, ctype) FV_CFG_OFFSET(S, field, ctype)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+
+static const struct fv_cfg_opt agent_opts[] = {
+    {"nodeName", FV_CFG_STRING, OFF(node_name, char *), NULL, 0, 0, NULL, NULL,
+     "Name of this Node (default: $NODE_NAME, else the host name)."},
+    {"flowCollectorAddr", FV_CFG_STRING, OFF(collector, char *),
+     "flow-aggregator.flow-aggregator.svc:4739:tls", 0, 0, NULL, NULL,
+     "Where to send flow records: HOST[:PORT][:PROTO], PROTO udp, tcp or tls."},
+    {"flowPollInterval", FV_CFG_DURATION, OFF(poll_interval_ms, uint64_t), "5s", 1000, 3600000,
+     NULL, NULL, "How often the conntrack table is dumped."},
+    {"activeFlowExportTimeout", FV_CFG_DURATION, OFF(active_timeout_ms, uint64_t), "30s", 1000,
+     86400000, NULL, NULL, "An active connection is exported at least this often."},
+    {"idleFlowExportTimeout", FV_CFG_DURATION, OFF(idle_timeout_ms, uint64_t), "15s", 1000,
+     86400000, NULL, NULL, "A connection without new packets for this long is exported as idle."},
+    {"tls.caCert", FV_CFG_STRING, OFF(tls_ca, char *), NULL, 0, 0, NULL, NULL,
+     "CA (PEM) that signed the collector's certificate; enables verification."},
+    {"tls.clientCert", FV_CFG_STRING, OFF(tls_cert, char *), NULL, 0, 0, NULL, NULL,
+     "Client certificate (PEM) for mutual TLS."},
+    {"tls.clientKey", FV_CFG_STRING, OFF(tls_key, char *), NULL, 0, 0, NULL, NULL,
+     "Client private key (PEM) for mutual TLS."},
+    {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
+     "Kubernetes objects as `kubectl get pods,services,nodes,namespaces -A -o json` prints "
+     "them; re-read when it changes."},
+    {"podCIDRs", FV_CFG_CIDR_LIST, OFF(pod_cidrs, struct fv_cfg_cidrlist), NULL, 0, 64, NULL, NULL,
+     "This Node's Pod CIDRs, when no inventory says them."},
+    {"clusterCIDRs", FV_CFG_CIDR_LIST, OFF(cluster_cidrs, struct fv_cfg_cidrlist), NULL, 0, 64,
+     NULL, NULL, "Every Node's Pod CIDRs, when no inventory says them."},
+    {"metricsAddress", FV_CFG_STRING, OFF(metrics_address, char *), "127.0.0.1:9101", 0, 0, NULL,
+     NULL, "HOST:PORT of the Prometheus endpoint (/metrics); empty to disable."},
+    {"exportQueueSize", FV_CFG_U32, OFF(queue_size, uint32_t), "100000", 1000, 10000000, NULL, NULL,
+     "Records kept while the collector is unreachable."},
+    {"maxConnections", FV_CFG_U32, OFF(max_conns, uint32_t), "1000000", 1000, 100000000, NULL, NULL,
+     "Connections tracked at most; more are counted and not exported."},
+    {"udpMessageSize", FV_CFG_U32, OFF(mtu, uint32_t), "1400", 576, 65000, NULL, NULL,
+     "Largest IPFIX message over UDP, in bytes."},
+    {"filters.excludeCIDRs", FV_CFG_CIDR_LIST, OFF(exclude_cidrs, struct fv_cfg_cidrlist), NULL, 0,
+     1024, NULL, NULL, "Connections from or to these prefixes are not exported."},
+    {"filters.zones", FV_CFG_STRING_LIST, OFF(zones, struct fv_cfg_strlist), NULL, 0, 64, NULL,
+     NULL, "Only connections in these conntrack zones (numbers); empty for all."},
+    {"filters.mark", FV_CFG_U32, OFF(mark, uint32_t), "0", 0, 0, NULL, NULL,
+     "Only connections whose connmark & markMask equals this."},
+    {"filters.markMask", FV_CFG_U32, OFF(mark_mask, uint32_t), "0", 0, 0, NULL, NULL,
+     "Mask for filters.mark; 0 disables the mark filter."},
+    {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
+     "error, warn, info or debug."},
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: flowvis agent --config FILE [options]\n\n"
+                 "Reads this Node's conntrack table and exports every Pod connection as IPFIX\n"
+                 "flow records with Kubernetes identity.  Needs CAP_NET_ADMIN.\n\n"
+                 "options:\n"
+                 "  -c, --config FILE               agent configuration (YAML)\n"
+                 "      --check                     validate the configuration and exit\n"
+                 "      --print-config yaml|markdown  print every key with its default\n"
+                 "  -h, --help                      this help\n\n"
+                 "configuration keys:\n");
+    fv_cfg_print(agent_opts, FV_CFG_COUNT(agent_opts), out, FV_CFG_PRINT_TEXT);
+}
+
+static int load(const char *path, struct fv_agent_cfg *cfg)
+{
+    struct fv_cfg_error err;
+    char host[256];
+
+    if (fv_cfg_load_file(agent_opts, FV_CFG_COUNT(agent_opts), cfg, path, &err) < 0) {
+        fprintf(stderr, "flowvis agent: %s\n", err.msg);
+        return -1;
+    }
+    if (cfg->node_name == NULL || cfg->node_name[0] == '\0') {
+        const char *env = getenv("NODE_NAME");
+        free(cfg->node_name);
+        if (env == NULL && gethostname(host, sizeof(host)) == 0)
+            env = host;
+        cfg->node_name = strdup(env ? env : "unknown");
+    }
+    if (cfg->metrics_address && cfg->metrics_address[0] == '\0') {
+        free(cfg->metrics_address);
+        cfg->metrics_address = NULL;
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
+        fprintf(stderr, "flowvis agent: %s: tls.clientCert and tls.clientKey go together\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+int fv_cmd_agent(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 1},
+        {"print-config", required_argument, NULL, 2},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fv_agent_cfg cfg = {0};
+    const char *path = NULL;
+    bool check = false;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 1:
+            check = true;
+            break;
+        case 2:
+            if (strcmp(optarg, "yaml") == 0 || strcmp(optarg, "markdown") == 0)
+                return fv_cfg_print(agent_opts, FV_CFG_COUNT(agent_opts), stdout,
+                                    optarg[0] == 'y' ? FV_CFG_PRINT_YAML : FV_CFG_PRINT_MARKDOWN) <
+                       0;
+            fprintf(stderr, "flowvis agent: --print-config: '%s' is not yaml or markdown\n",
+                    optarg);
+            return 2;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (path == NULL || optind < argc) {
+        fprintf(stderr, "flowvis agent: %s\n",
+                path ? "unexpected argument" : "--config FILE is required");
+        return 2;
+    }
+    if (load(path, &cfg) < 0) {
+        fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
+        return 2;
+    }
+    if (check) {
+        printf("%s: ok\n", path);
+        fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
+        return 0;
+    }
+    fv_log_threshold = (enum fv_log_level)cfg.log_level;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = fv_agent_run(&cfg, &stop_flag);
+    fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
+    return rc < 0 ? 1 : 0;
+}
