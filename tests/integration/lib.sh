@@ -258,7 +258,7 @@ fv_exchange_server() {
 
 _fv_server_ready() {
     fv_alive "$1"
-    grep -q ready "$FV_TMP/$1.out"
+    grep -qs ready "$FV_TMP/$1.out"
 }
 
 # fv_exchange_done NAME: the server end must exit 0 within 10 s.
