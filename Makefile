@@ -82,7 +82,8 @@ fuzz-replay: $(FUZZ_BIN)
 
 fuzz: $(FUZZ_BIN)
 	@mkdir -p build-fuzz/corpus
-	$(FUZZ_BIN) -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus tests/fuzz/corpus/decode
+	$(FUZZ_BIN) -max_len=66000 -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus \
+		tests/fuzz/corpus/decode
 
 FORMAT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
 format:
