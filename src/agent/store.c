@@ -18,6 +18,7 @@
 
 #define NIL UINT32_MAX
 #define RETRY_MS 1000 /* a record that could not be queued is retried after this */
+#define TICK_MS 100   /* resolution of the store's deadlines */
 
 enum {
     F_USED = 1, /* the entry holds a connection */
@@ -36,19 +37,21 @@ struct key {
 struct conn {
     struct key key;
     uint8_t endpoint[16]; /* reply tuple source: post-DNAT server */
+    uint64_t cur[4];      /* packets, octets, reverse packets, reverse octets */
+    uint64_t exp[4];      /* the same at the last export */
     uint16_t endpoint_port;
     uint8_t tcp_state;      /* current */
     uint8_t exported_state; /* at the last export */
     uint8_t flags;
     uint32_t mark;
-    uint32_t start_s;     /* flowStartSeconds */
-    uint32_t change_s;    /* wall time of the last change: flowEndSeconds */
-    uint32_t heap_pos;    /* position in the heap, NIL; next free entry when unused */
-    uint64_t cur[4];      /* packets, octets, reverse packets, reverse octets */
-    uint64_t exp[4];      /* the same at the last export */
-    uint64_t change_ms;   /* monotonic time of the last change */
-    uint64_t export_ms;   /* monotonic time of the last export (or first sight) */
-    uint64_t deadline_ms; /* heap key */
+    uint32_t start_s;  /* flowStartSeconds */
+    uint32_t change_s; /* wall time of the last change: flowEndSeconds */
+    uint32_t heap_pos; /* position in the heap, NIL; next free entry when unused */
+    /* Monotonic times in ticks of TICK_MS (32 bits last 13 years of uptime):
+     * the entry is the agent's memory, so every byte counts. */
+    uint32_t change_t;   /* last change */
+    uint32_t export_t;   /* last export (or first sight) */
+    uint32_t deadline_t; /* heap key */
 };
 
 struct fv_store {
@@ -89,6 +92,16 @@ static void make_key(const struct fv_ct_entry *e, struct key *k)
     k->family = e->orig.src.family;
 }
 
+static uint32_t tick(uint64_t ms)
+{
+    return (uint32_t)(ms / TICK_MS);
+}
+
+static uint32_t ticks(uint64_t ms)
+{
+    return (uint32_t)((ms + TICK_MS - 1) / TICK_MS);
+}
+
 /* ---- heap ---- */
 
 static void heap_set(struct fv_store *s, uint32_t pos, uint32_t c)
@@ -100,11 +113,11 @@ static void heap_set(struct fv_store *s, uint32_t pos, uint32_t c)
 static void heap_up(struct fv_store *s, uint32_t pos)
 {
     uint32_t c = s->heap[pos];
-    uint64_t d = s->conns[c].deadline_ms;
+    uint32_t d = s->conns[c].deadline_t;
 
     while (pos > 0) {
         uint32_t parent = (pos - 1) / 2;
-        if (s->conns[s->heap[parent]].deadline_ms <= d)
+        if (s->conns[s->heap[parent]].deadline_t <= d)
             break;
         heap_set(s, pos, s->heap[parent]);
         pos = parent;
@@ -115,16 +128,16 @@ static void heap_up(struct fv_store *s, uint32_t pos)
 static void heap_down(struct fv_store *s, uint32_t pos)
 {
     uint32_t c = s->heap[pos];
-    uint64_t d = s->conns[c].deadline_ms;
+    uint32_t d = s->conns[c].deadline_t;
 
     for (;;) {
         uint32_t child = pos * 2 + 1;
         if (child >= s->heap_len)
             break;
         if (child + 1 < s->heap_len &&
-            s->conns[s->heap[child + 1]].deadline_ms < s->conns[s->heap[child]].deadline_ms)
+            s->conns[s->heap[child + 1]].deadline_t < s->conns[s->heap[child]].deadline_t)
             child++;
-        if (s->conns[s->heap[child]].deadline_ms >= d)
+        if (s->conns[s->heap[child]].deadline_t >= d)
             break;
         heap_set(s, pos, s->heap[child]);
         pos = child;
@@ -144,19 +157,18 @@ static void heap_remove(struct fv_store *s, uint32_t c)
     /* Move the last element into the hole, then restore the order in
      * whichever direction it is out of place. */
     heap_set(s, pos, s->heap[s->heap_len]);
-    if (pos > 0 &&
-        s->conns[s->heap[pos]].deadline_ms < s->conns[s->heap[(pos - 1) / 2]].deadline_ms)
+    if (pos > 0 && s->conns[s->heap[pos]].deadline_t < s->conns[s->heap[(pos - 1) / 2]].deadline_t)
         heap_up(s, pos);
     else
         heap_down(s, pos);
 }
 
 /* (Re)arms c at its deadline. */
-static void arm(struct fv_store *s, uint32_t c, uint64_t deadline)
+static void arm(struct fv_store *s, uint32_t c, uint32_t deadline)
 {
     struct conn *x = &s->conns[c];
 
-    x->deadline_ms = deadline;
+    x->deadline_t = deadline;
     if (x->heap_pos == NIL) {
         x->heap_pos = s->heap_len;
         s->heap[s->heap_len++] = c;
@@ -167,10 +179,15 @@ static void arm(struct fv_store *s, uint32_t c, uint64_t deadline)
     }
 }
 
-static uint64_t deadline_of(const struct fv_store *s, const struct conn *x)
+static uint32_t idle_deadline(const struct fv_store *s, const struct conn *x)
 {
-    uint64_t active = x->export_ms + s->cfg.active_timeout_ms;
-    uint64_t idle = x->change_ms + s->cfg.idle_timeout_ms;
+    return x->change_t + ticks(s->cfg.idle_timeout_ms);
+}
+
+static uint32_t deadline_of(const struct fv_store *s, const struct conn *x)
+{
+    uint32_t active = x->export_t + ticks(s->cfg.active_timeout_ms);
+    uint32_t idle = idle_deadline(s, x);
     return active < idle ? active : idle;
 }
 
@@ -359,7 +376,7 @@ static void exported(struct fv_store *s, uint32_t c, uint64_t now_ms)
 
     memcpy(x->exp, x->cur, sizeof(x->exp));
     x->exported_state = x->tcp_state;
-    x->export_ms = now_ms;
+    x->export_t = tick(now_ms);
 }
 
 static bool changed_since_export(const struct conn *x)
@@ -401,7 +418,7 @@ static void restart(struct conn *x, const struct fv_ct_entry *e, uint64_t now_ms
     x->exported_state = 0;
     x->flags &= (uint8_t) ~(F_DEAD | F_IDLE);
     x->start_s = e->start_ns ? (uint32_t)(e->start_ns / 1000000000u) : now_s;
-    x->change_ms = x->export_ms = now_ms;
+    x->change_t = x->export_t = tick(now_ms);
     x->change_s = now_s;
     memcpy(x->endpoint, e->reply.src.a, 16);
     x->endpoint_port = e->reply.sport;
@@ -443,7 +460,7 @@ void fv_store_update(struct fv_store *s, const struct fv_ct_entry *e, uint64_t n
     if (memcmp(cur, x->cur, sizeof(cur)) != 0 || e->tcp_state != x->tcp_state) {
         memcpy(x->cur, cur, sizeof(cur));
         x->tcp_state = e->tcp_state;
-        x->change_ms = now_ms;
+        x->change_t = tick(now_ms);
         x->change_s = now_s;
         x->flags &= (uint8_t)~F_IDLE;
     }
@@ -508,14 +525,16 @@ void fv_store_end_sweep(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_
 void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
                      void *ctx)
 {
+    uint32_t now = tick(now_ms);
+
     (void)now_s;
-    while (s->heap_len > 0 && s->conns[s->heap[0]].deadline_ms <= now_ms) {
+    while (s->heap_len > 0 && s->conns[s->heap[0]].deadline_t <= now) {
         uint32_t c = s->heap[0];
         struct conn *x = &s->conns[c];
-        if (now_ms >= x->change_ms + s->cfg.idle_timeout_ms) {
+        if (now >= idle_deadline(s, x)) {
             /* Idle: said once, then silent until it changes. */
             if (report(s, c, FV_END_IDLE, x->change_s, emit, ctx) < 0) {
-                arm(s, c, now_ms + RETRY_MS);
+                arm(s, c, now + ticks(RETRY_MS));
                 continue;
             }
             exported(s, c, now_ms);
@@ -523,14 +542,14 @@ void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_sto
             heap_remove(s, c);
         } else if (changed_since_export(x)) {
             if (report(s, c, FV_END_ACTIVE, x->change_s, emit, ctx) < 0) {
-                arm(s, c, now_ms + RETRY_MS);
+                arm(s, c, now + ticks(RETRY_MS));
                 continue;
             }
             exported(s, c, now_ms);
             arm(s, c, deadline_of(s, x));
         } else {
             /* Active deadline with nothing new: wait for the idle one. */
-            arm(s, c, x->change_ms + s->cfg.idle_timeout_ms);
+            arm(s, c, idle_deadline(s, x));
         }
     }
 }
@@ -539,7 +558,7 @@ uint64_t fv_store_next_deadline(const struct fv_store *s, uint64_t now_ms)
 {
     if (s->heap_len == 0)
         return UINT64_MAX;
-    uint64_t d = s->conns[s->heap[0]].deadline_ms;
+    uint64_t d = (uint64_t)s->conns[s->heap[0]].deadline_t * TICK_MS;
     return d > now_ms ? d - now_ms : 0;
 }
 

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -23,6 +24,7 @@
 
 #define DEFAULT_MTU 1400
 #define DEFAULT_REFRESH_S 600
+#define TLS_REFUSAL_WAIT_MS 250
 
 struct fv_ipfix_exporter {
     struct fv_ipfix_exporter_cfg cfg;
@@ -124,6 +126,30 @@ bool fv_ipfix_exporter_connected(const struct fv_ipfix_exporter *e)
     return e->fd >= 0;
 }
 
+/* With TLS 1.3 the client's handshake completes before the server has
+ * checked the client's certificate; a refusal arrives afterwards as an
+ * alert.  A collector sends nothing else on a session (we ask ours for no
+ * session tickets), so wait briefly for input: an alert means refused,
+ * other TLS records (another server's tickets) are consumed harmlessly. */
+static int tls_check_accepted(struct fv_ipfix_exporter *e)
+{
+    struct pollfd p = {.fd = e->fd, .events = POLLIN};
+    int flags = fcntl(e->fd, F_GETFL), rc = 0;
+    char c;
+
+    if (SSL_version(e->ssl) < TLS1_3_VERSION || poll(&p, 1, TLS_REFUSAL_WAIT_MS) <= 0)
+        return 0;
+    fcntl(e->fd, F_SETFL, flags | O_NONBLOCK);
+    if (SSL_peek(e->ssl, &c, 1) <= 0) {
+        int err = SSL_get_error(e->ssl, 0);
+        if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+            rc = -FV_ETLS;
+    }
+    fcntl(e->fd, F_SETFL, flags);
+    ERR_clear_error();
+    return rc;
+}
+
 static int tls_handshake(struct fv_ipfix_exporter *e)
 {
     e->ssl = SSL_new(e->ssl_ctx);
@@ -137,7 +163,7 @@ static int tls_handshake(struct fv_ipfix_exporter *e)
         ERR_clear_error();
         return -FV_ETLS;
     }
-    return 0;
+    return tls_check_accepted(e);
 }
 
 int fv_ipfix_exporter_connect(struct fv_ipfix_exporter *e)
