@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/bytes.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
@@ -81,12 +82,10 @@ static void output_flush(struct collector *c)
 }
 
 static int on_record_json(void *ctx, const struct fv_ipfix_msg *msg, const struct fv_ipfix_rec *rec,
-                          const struct fv_ipfix_value *values, const char *exporter)
+                          const struct fv_ipfix_value *values, const char *exporter, const char *ts)
 {
     struct collector *c = ctx;
-    char ts[24];
 
-    fv_clock_rfc3339(msg->export_time, ts);
     fv_sbuf_puts(&c->out, "{\"@timestamp\":\"");
     fv_sbuf_puts(&c->out, ts);
     fv_sbuf_puts(&c->out, "\",\"exporterAddress\":\"");
@@ -121,10 +120,11 @@ static int on_record_text(void *ctx, const struct fv_ipfix_msg *msg, const struc
     return 0;
 }
 
-/* The exporter address travels with the handler context. */
+/* What every record of one message shares travels with the handler. */
 struct decode_ctx {
     struct collector *c;
     const char *exporter;
+    char ts[24]; /* the message's export time, formatted once per message */
 };
 
 static int on_record(void *ctx, const struct fv_ipfix_msg *msg, const struct fv_ipfix_rec *rec,
@@ -134,7 +134,7 @@ static int on_record(void *ctx, const struct fv_ipfix_msg *msg, const struct fv_
 
     d->c->records++;
     if (d->c->format == FMT_JSON)
-        return on_record_json(d->c, msg, rec, values, d->exporter);
+        return on_record_json(d->c, msg, rec, values, d->exporter, d->ts);
     if (d->c->format == FMT_TEXT)
         return on_record_text(d->c, msg, rec, values);
     return 0;
@@ -166,11 +166,13 @@ static void on_message(void *ctx, struct fv_ipfix_peer *peer, const uint8_t *buf
 {
     struct collector *c = ctx;
     struct peer_state *ps = peer->user;
-    struct decode_ctx d = {c, peer->ip};
+    struct decode_ctx d = {c, peer->ip, "1970-01-01T00:00:00Z"};
     struct fv_ipfix_handler h = {on_record, on_template, &d};
     uint64_t now = fv_clock_mono_ms(), suppressed;
     int rc;
 
+    if (len >= FV_IPFIX_HEADER_LEN)
+        fv_clock_rfc3339(fv_load_be32(buf + 4), d.ts);
     if (c->format == FMT_TEXT && len >= FV_IPFIX_HEADER_LEN) {
         struct fv_ipfix_msg m;
         if (fv_ipfix_msg_open(buf, len, &m) == 0) {

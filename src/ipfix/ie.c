@@ -15,7 +15,7 @@
 #include <string.h>
 
 static const struct fv_ie rows[] = {
-#define FV_IE_ROW(pen, id, name, type) {pen, id, FV_IE_##type, 0, #name},
+#define FV_IE_ROW(pen, id, name, type) {pen, id, FV_IE_##type, 0, #name, sizeof(#name) - 1},
 #include "ipfix/ie_table.def"
 #undef FV_IE_ROW
 };
@@ -128,6 +128,7 @@ static void build_table(void)
         names[7] = (char)toupper((unsigned char)names[7]);
         ie.pen = FV_PEN_REVERSE;
         ie.name = names;
+        ie.name_len = (uint8_t)(7 + n);
         names += 7 + n + 1;
         table[table_len++] = ie;
     }

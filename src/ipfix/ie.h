@@ -60,6 +60,7 @@ struct fv_ie {
     uint8_t type;     /* enum fv_ie_type */
     uint16_t length;  /* natural encoded length, FV_IE_VARLEN if variable */
     const char *name; /* camelCase name as in the registry */
+    uint8_t name_len; /* strlen(name), so formatting needs no strlen */
 };
 
 /* The element with this (pen, id), or NULL when the registry lacks it. */

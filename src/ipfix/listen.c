@@ -29,6 +29,8 @@
 #define DGRAM_MAX 65536
 #define PEER_BUCKETS 1024
 #define DEFAULT_RCVBUF (32 << 20)
+#define UDP_POLL_US 1000     /* read period under load */
+#define UDP_BUSY_DATAGRAMS 4 /* a wake-up finding this many means load */
 
 /* A peer and the listener's private bookkeeping around it. */
 struct peer {
@@ -48,6 +50,7 @@ struct fv_ipfix_listener {
     void *ctx;
     int udp_fd;
     struct event *udp_ev;
+    struct event *udp_timer; /* polled reading under load */
     struct evconnlistener *tcp;
     SSL_CTX *ssl_ctx;
     uint16_t port;
@@ -145,12 +148,11 @@ static struct peer *udp_peer(struct fv_ipfix_listener *l, const struct sockaddr_
     return p;
 }
 
-static void udp_read(evutil_socket_t fd, short what, void *arg)
+/* Reads queued datagrams (a bounded number of batches); returns how many. */
+static int udp_drain(struct fv_ipfix_listener *l)
 {
-    struct fv_ipfix_listener *l = arg;
-    (void)what;
+    int total = 0;
 
-    /* Bounded: a few batches per wake-up so streams are not starved. */
     for (int round = 0; round < 16; round++) {
         for (int i = 0; i < BATCH; i++) {
             l->msgs[i].msg_hdr.msg_name = &l->from[i];
@@ -158,9 +160,10 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
             l->msgs[i].msg_hdr.msg_control = l->cmsg[i];
             l->msgs[i].msg_hdr.msg_controllen = sizeof(l->cmsg[i]);
         }
-        int n = recvmmsg(fd, l->msgs, BATCH, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(l->udp_fd, l->msgs, BATCH, MSG_DONTWAIT, NULL);
         if (n <= 0)
-            return;
+            return total;
+        total += n;
         for (int i = 0; i < n; i++) {
             struct msghdr *mh = &l->msgs[i].msg_hdr;
             for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
@@ -178,7 +181,32 @@ static void udp_read(evutil_socket_t fd, short what, void *arg)
             l->ops.on_message(l->ctx, &p->pub, l->iov[i].iov_base, l->msgs[i].msg_len);
         }
         if (n < BATCH)
-            return;
+            return total;
+    }
+    return total;
+}
+
+/* Woken per datagram when quiet; under load (a wake-up finds several
+ * datagrams) it switches to reading from a 1 ms timer until a read finds
+ * nothing, so a busy collector does not pay a wake-up and a context switch
+ * for every few datagrams.  The socket buffer absorbs the 1 ms. */
+static void udp_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct fv_ipfix_listener *l = arg;
+    struct timeval tick = {0, UDP_POLL_US};
+    int n = udp_drain(l);
+    (void)fd;
+
+    if (what & EV_TIMEOUT) {
+        if (n == 0)
+            event_add(l->udp_ev, NULL); /* quiet again: back to wake-ups */
+        else
+            event_add(l->udp_timer, &tick);
+        return;
+    }
+    if (n >= UDP_BUSY_DATAGRAMS) {
+        event_del(l->udp_ev);
+        event_add(l->udp_timer, &tick);
     }
 }
 
@@ -196,7 +224,8 @@ static int udp_open(struct fv_ipfix_listener *l, const struct sockaddr_storage *
     if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* No SO_REUSEADDR: on UDP it would let a second collector bind the same
+     * port silently and take its datagrams. */
     if (bind(fd, (const struct sockaddr *)ss, len) < 0) {
         int rc = -errno;
         close(fd);
@@ -217,7 +246,8 @@ static int udp_open(struct fv_ipfix_listener *l, const struct sockaddr_storage *
         l->msgs[i].msg_hdr.msg_iovlen = 1;
     }
     l->udp_ev = event_new(l->base, fd, EV_READ | EV_PERSIST, udp_read, l);
-    if (l->udp_ev == NULL || event_add(l->udp_ev, NULL) < 0)
+    l->udp_timer = evtimer_new(l->base, udp_read, l);
+    if (l->udp_ev == NULL || l->udp_timer == NULL || event_add(l->udp_ev, NULL) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -377,6 +407,8 @@ void fv_ipfix_listener_free(struct fv_ipfix_listener *l)
         evconnlistener_free(l->tcp);
     if (l->udp_ev)
         event_free(l->udp_ev);
+    if (l->udp_timer)
+        event_free(l->udp_timer);
     if (l->udp_fd >= 0)
         close(l->udp_fd);
     SSL_CTX_free(l->ssl_ctx);

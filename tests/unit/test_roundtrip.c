@@ -175,9 +175,9 @@ static const char *fmt_text(struct fv_sbuf *sb, const struct fv_ie *ie, const vo
 /* The registry has no float or boolean elements, so these types are
  * checked through the formatter with stand-in registry entries, after a
  * trip through the writer and the decoder as unknown elements. */
-static const struct fv_ie ie_f32 = {0, 60001, FV_IE_F32, 4, "testFloat32"};
-static const struct fv_ie ie_f64 = {0, 60002, FV_IE_F64, 8, "testFloat64"};
-static const struct fv_ie ie_bool = {0, 60003, FV_IE_BOOL, 1, "testBoolean"};
+static const struct fv_ie ie_f32 = {0, 60001, FV_IE_F32, 4, "testFloat32", 11};
+static const struct fv_ie ie_f64 = {0, 60002, FV_IE_F64, 8, "testFloat64", 11};
+static const struct fv_ie ie_bool = {0, 60003, FV_IE_BOOL, 1, "testBoolean", 11};
 
 static const struct fv_ipfix_field float_bool_fields[] = {TU_F(0, 30001, 4), TU_F(0, 30002, 8),
                                                           TU_F(0, 30003, 1), TU_F(0, 30003, 1)};
