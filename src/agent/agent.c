@@ -281,7 +281,7 @@ static void reload_inventory(struct agent *a)
     if (!a->have_inv_src)
         return;
     rc = fv_k8s_file_source_poll(&a->inv_src, &fresh);
-    if (rc < 0) {
+    if (rc < 0 && a->inv) {
         FV_LOG_WARN("inventory file=%s: %s (keeping the previous one)", a->cfg->inventory_file,
                     a->inv_src.err);
     } else if (rc == 1) {
@@ -466,6 +466,8 @@ int fv_agent_run(const struct fv_agent_cfg *cfg, volatile sig_atomic_t *stop)
                     cfg->node_name, scfg.exporter.domain, cfg->collector,
                     fv_proto_name(scfg.exporter.addr.proto), a.k8s_mode ? "kubernetes" : "host");
         loop(&a, stop);
+        /* What changed since the last export still goes out (reason 4). */
+        fv_store_flush(a.store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, &a);
         FV_LOG_INFO("agent stopping node=%s", cfg->node_name);
     }
     fv_sender_stop(a.sender, DRAIN_ON_EXIT_MS);

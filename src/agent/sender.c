@@ -243,6 +243,12 @@ static void *run(void *arg)
             note_sent(s);
             if (rc < 0)
                 continue;
+            if (!fv_ipfix_exporter_check(s->exp)) {
+                pthread_mutex_lock(&s->lock);
+                s->stats.connected = false;
+                pthread_mutex_unlock(&s->lock);
+                continue;
+            }
             pthread_mutex_lock(&s->lock);
             if (s->count == 0 && !s->stop) {
                 struct timespec ts;

@@ -44,6 +44,7 @@ struct conn {
     uint8_t exported_state; /* at the last export */
     uint8_t flags;
     uint32_t mark;
+    uint32_t ct_id; /* the kernel's id: a new id on the same tuple is a new connection */
     uint32_t start_s;  /* flowStartSeconds */
     uint32_t change_s; /* wall time of the last change: flowEndSeconds */
     uint32_t heap_pos; /* position in the heap, NIL; next free entry when unused */
@@ -402,6 +403,13 @@ static bool is_dying(uint8_t proto, uint8_t tcp_state)
     return proto == 6 && (tcp_state == 7 || tcp_state == 8);
 }
 
+/* A NEW event carries the state at creation (SYN_SENT): older than what
+ * a dump may already have recorded for the same connection. */
+static bool is_older_state(uint8_t incoming, uint8_t known)
+{
+    return incoming == 1 && known > 1; /* SYN_SENT after anything later */
+}
+
 static void set_counters(uint64_t cur[4], const struct fv_ct_entry *e)
 {
     cur[0] = e->orig_packets;
@@ -448,15 +456,22 @@ void fv_store_update(struct fv_store *s, const struct fv_ct_entry *e, uint64_t n
     x->flags |= F_SEEN;
     x->mark = e->mark;
     set_counters(cur, e);
-    for (int i = 0; i < 4; i++) {
-        if (cur[i] < x->cur[i]) {
-            /* The kernel reused the tuple: this is another connection. */
-            s->stats.counter_resets++;
-            heap_remove(s, c);
-            restart(x, e, now_ms, now_s);
-            break;
-        }
+    if (x->ct_id && e->id && x->ct_id != e->id) {
+        /* The kernel reused the tuple: this is another connection. */
+        s->stats.counter_resets++;
+        heap_remove(s, c);
+        restart(x, e, now_ms, now_s);
     }
+    if (e->id)
+        x->ct_id = e->id;
+    /* Counters never go back within one connection: an older view of it
+     * (a NEW event read after a dump that saw it later) changes nothing. */
+    for (int i = 0; i < 4; i++)
+        if (cur[i] < x->cur[i])
+            cur[i] = x->cur[i];
+    if (memcmp(cur, x->cur, sizeof(cur)) == 0 && e->tcp_state != x->tcp_state &&
+        is_older_state(e->tcp_state, x->tcp_state))
+        return;
     if (memcmp(cur, x->cur, sizeof(cur)) != 0 || e->tcp_state != x->tcp_state) {
         memcpy(x->cur, cur, sizeof(cur));
         x->tcp_state = e->tcp_state;
@@ -551,6 +566,18 @@ void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_sto
             /* Active deadline with nothing new: wait for the idle one. */
             arm(s, c, idle_deadline(s, x));
         }
+    }
+}
+
+void fv_store_flush(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
+                    void *ctx)
+{
+    for (uint32_t c = 0; c < s->nconns; c++) {
+        struct conn *x = &s->conns[c];
+        if (!(x->flags & F_USED) || (x->flags & F_DEAD) || !changed_since_export(x))
+            continue;
+        if (report(s, c, FV_END_FORCED, now_s, emit, ctx) == 0)
+            exported(s, c, now_ms);
     }
 }
 

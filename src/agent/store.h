@@ -106,6 +106,11 @@ void fv_store_end_sweep(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_
 void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
                      void *ctx);
 
+/* Exports every connection with unexported changes, flowEndReason 4
+ * (forced end): the agent is shutting down. */
+void fv_store_flush(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
+                    void *ctx);
+
 /* Milliseconds until the next deadline (UINT64_MAX when none). */
 uint64_t fv_store_next_deadline(const struct fv_store *s, uint64_t now_ms);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/addr.h"
 #include "base/err.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
@@ -23,11 +24,23 @@
 
 static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
 
+/* HOST[:PORT][:PROTO], checked when the file is read so the error names
+ * the file and line. */
+static int check_address(const char *value, char *why, size_t n)
+{
+    struct fv_addr a;
+
+    if (value[0] == '\0' || fv_addr_parse(value, 4739, FV_PROTO_TLS, &a) == 0)
+        return 0;
+    snprintf(why, n, "not HOST[:PORT][:PROTO] with PROTO udp, tcp or tls");
+    return -1;
+}
+
 static const struct fv_cfg_opt agent_opts[] = {
     {"nodeName", FV_CFG_STRING, OFF(node_name, char *), NULL, 0, 0, NULL, NULL,
      "Name of this Node (default: $NODE_NAME, else the host name)."},
     {"flowCollectorAddr", FV_CFG_STRING, OFF(collector, char *),
-     "flow-aggregator.flow-aggregator.svc:4739:tls", 0, 0, NULL, NULL,
+     "flow-aggregator.flow-aggregator.svc:4739:tls", 0, 0, NULL, check_address,
      "Where to send flow records: HOST[:PORT][:PROTO], PROTO udp, tcp or tls."},
     {"flowPollInterval", FV_CFG_DURATION, OFF(poll_interval_ms, uint64_t), "5s", 1000, 3600000,
      NULL, NULL, "How often the conntrack table is dumped."},
@@ -49,7 +62,7 @@ static const struct fv_cfg_opt agent_opts[] = {
     {"clusterCIDRs", FV_CFG_CIDR_LIST, OFF(cluster_cidrs, struct fv_cfg_cidrlist), NULL, 0, 64,
      NULL, NULL, "Every Node's Pod CIDRs, when no inventory says them."},
     {"metricsAddress", FV_CFG_STRING, OFF(metrics_address, char *), "127.0.0.1:9101", 0, 0, NULL,
-     NULL, "HOST:PORT of the Prometheus endpoint (/metrics); empty to disable."},
+     check_address, "HOST:PORT of the Prometheus endpoint (/metrics); empty to disable."},
     {"exportQueueSize", FV_CFG_U32, OFF(queue_size, uint32_t), "100000", 1000, 10000000, NULL, NULL,
      "Records kept while the collector is unreachable."},
     {"maxConnections", FV_CFG_U32, OFF(max_conns, uint32_t), "1000000", 1000, 100000000, NULL, NULL,

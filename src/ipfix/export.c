@@ -294,8 +294,16 @@ static bool peer_gone(const struct fv_ipfix_exporter *e)
         return false;
     if (poll(&p, 1, 0) <= 0)
         return false;
-    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0 ||
-           ((p.revents & POLLIN) && !e->ssl);
+    return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0 || ((p.revents & POLLIN) && !e->ssl);
+}
+
+bool fv_ipfix_exporter_check(struct fv_ipfix_exporter *e)
+{
+    if (e->fd >= 0 && peer_gone(e)) {
+        e->healthy = false;
+        fv_ipfix_exporter_close(e);
+    }
+    return e->fd >= 0;
 }
 
 int fv_ipfix_exporter_flush(struct fv_ipfix_exporter *e)

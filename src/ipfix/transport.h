@@ -141,6 +141,10 @@ bool fv_ipfix_exporter_connected(const struct fv_ipfix_exporter *e);
 int fv_ipfix_exporter_add(struct fv_ipfix_exporter *e, uint16_t template_id,
                           fv_ipfix_encode_fn encode, const void *arg);
 
+/* Notices a stream the collector closed (closing ours too); false when not
+ * connected.  For idle exporters, which otherwise learn it only on send. */
+bool fv_ipfix_exporter_check(struct fv_ipfix_exporter *e);
+
 /* Sends the pending message, if it holds any record. */
 int fv_ipfix_exporter_flush(struct fv_ipfix_exporter *e);
 

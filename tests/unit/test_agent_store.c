@@ -226,8 +226,10 @@ static void test_counter_reset_starts_a_new_connection(void **state)
     struct fv_ct_entry e = tcp_entry(7, 40006, 9000, 3);
     (void)state;
 
+    e.id = 1;
     poll_once(s, &e, 1, 0, &k);
     e = tcp_entry(7, 40006, 200, 3);
+    e.id = 2; /* the kernel's new connection on the same tuple */
     poll_once(s, &e, 1, 5000, &k);
     for (uint64_t t = 10000; t <= 40000; t += 5000)
         poll_once(s, &e, 1, t, &k);
@@ -237,6 +239,27 @@ static void test_counter_reset_starts_a_new_connection(void **state)
     struct fv_store_stats st;
     fv_store_stats(s, &st);
     assert_int_equal(st.counter_resets, 1);
+    fv_store_free(s);
+}
+
+static void test_stale_new_event_after_the_final_export_changes_nothing(void **state)
+{
+    struct fv_store *s = new_store();
+    struct sink k = {0};
+    struct fv_ct_entry e = tcp_entry(9, 40008, 600, 7);  /* seen in TIME_WAIT by a dump */
+    struct fv_ct_entry born = tcp_entry(9, 40008, 0, 1); /* its NEW event, read later */
+    (void)state;
+
+    e.id = born.id = 77;
+    fv_store_begin_sweep(s);
+    fv_store_update(s, &e, 1000, 1, emit, &k);
+    fv_store_update(s, &born, 1000, 1, emit, &k);
+    fv_store_end_sweep(s, 1000, 1, emit, &k);
+    assert_int_equal(k.n, 1);
+    for (uint64_t t = 2000; t <= 40000; t += 1000)
+        poll_once(s, &e, 1, t, &k);
+    assert_int_equal(k.n, 1);
+    assert_int_equal(k.r[0].d_octets, 600);
     fv_store_free(s);
 }
 
@@ -322,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_destroy_of_unseen_connection_exports_exact_final_counters),
         cmocka_unit_test(test_destroy_after_active_export_sends_only_the_rest),
         cmocka_unit_test(test_counter_reset_starts_a_new_connection),
+        cmocka_unit_test(test_stale_new_event_after_the_final_export_changes_nothing),
         cmocka_unit_test(test_failed_emit_keeps_the_deltas_for_the_retry),
         cmocka_unit_test(test_deadlines_fire_in_order),
         cmocka_unit_test(test_many_connections_and_removals_keep_the_index_consistent),
