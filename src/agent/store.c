@@ -44,7 +44,7 @@ struct conn {
     uint8_t exported_state; /* at the last export */
     uint8_t flags;
     uint32_t mark;
-    uint32_t ct_id; /* the kernel's id: a new id on the same tuple is a new connection */
+    uint32_t ct_id;    /* the kernel's id: a new id on the same tuple is a new connection */
     uint32_t start_s;  /* flowStartSeconds */
     uint32_t change_s; /* wall time of the last change: flowEndSeconds */
     uint32_t heap_pos; /* position in the heap, NIL; next free entry when unused */
