@@ -188,9 +188,10 @@ static void enrich(const struct agent *a, const struct fv_conn_report *r, struct
     }
     svc = enrich_service(a, r, rec);
     /* SPEC section 3: flowType from where the two ends are. */
-    if (in_cluster(a, &r->src) && (in_cluster(a, &r->endpoint) || svc))
+    bool src_pod = in_cluster(a, &r->src);
+    if (src_pod && (svc || in_cluster(a, &r->endpoint)))
         rec->flow_type = src_local && dst_local ? 1 : 2;
-    else if (in_cluster(a, &r->src))
+    else if (src_pod)
         rec->flow_type = 3;
     else if (dst_local)
         rec->flow_type = 4;

@@ -100,8 +100,8 @@ out:
 }
 
 /* Reads up to max entries from the head without removing them; returns
- * how many, and the byte span they cover in *span. */
-static int peek(struct fv_sender *s, struct entry *out, int max, size_t *span)
+ * how many. */
+static int peek(struct fv_sender *s, struct entry *out, int max)
 {
     size_t pos = s->head, seen = 0;
     int n = 0;
@@ -119,7 +119,6 @@ static int peek(struct fv_sender *s, struct entry *out, int max, size_t *span)
         seen += ENTRY_HDR + out[n].len;
         n++;
     }
-    *span = seen;
     return n;
 }
 
@@ -223,7 +222,6 @@ static void *run(void *arg)
     bool ever = false;
 
     for (;;) {
-        size_t span;
         int n;
         pthread_mutex_lock(&s->lock);
         bool done = s->stop && (s->count == 0 || fv_clock_mono_ms() >= s->drain_deadline_ms);
@@ -233,7 +231,7 @@ static void *run(void *arg)
         if (!ensure_connected(s, &backoff, &ever))
             continue;
         pthread_mutex_lock(&s->lock);
-        n = peek(s, batch, BATCH, &span);
+        n = peek(s, batch, BATCH);
         pthread_mutex_unlock(&s->lock);
         if (n > 0 && !send_batch(s, batch, n))
             continue; /* the exporter closed itself; reconnect */

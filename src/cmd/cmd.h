@@ -14,4 +14,11 @@ int fv_cmd_generate(int argc, char **argv);
 int fv_cmd_parse_u64(const char *opt, const char *val, unsigned long long min,
                      unsigned long long max, unsigned long long *out);
 
+/* Parses --address/--target (HOST[:PORT][:PROTO]) and an optional
+ * --transport that overrides PROTO; prints an error naming the option and
+ * returns -1 when either is bad. */
+struct fv_addr;
+int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const char *transport,
+                      int default_proto, struct fv_addr *out);
+
 #endif

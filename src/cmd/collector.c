@@ -406,14 +406,9 @@ static int parse_args(int argc, char **argv, struct collector *c, struct fv_ipfi
         fprintf(stderr, "flowvis collector: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (fv_addr_parse(address, 4739, FV_PROTO_UDP, &cfg->addr) < 0) {
-        fprintf(stderr, "flowvis collector: --address: '%s' is not HOST[:PORT][:PROTO]\n", address);
+    if (fv_cmd_parse_addr("collector", "--address", address, transport, FV_PROTO_UDP, &cfg->addr) <
+        0)
         return 2;
-    }
-    if (transport && fv_proto_parse(transport, &cfg->addr.proto) < 0) {
-        fprintf(stderr, "flowvis collector: --transport: '%s' is not udp, tcp or tls\n", transport);
-        return 2;
-    }
     if (format == NULL)
         c->format = isatty(STDOUT_FILENO) ? FMT_TEXT : FMT_JSON;
     else if (strcmp(format, "json") == 0)

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent/agent.h"
 #include "base/clock.h"
 #include "base/err.h"
 #include "cmd/cmd.h"
@@ -76,15 +77,6 @@ struct gen {
     uint64_t records, octet_delta_sum, packet_delta_sum;
 };
 
-/* 32-bit FNV-1 (multiply, then xor), the agent's observation domain id. */
-static uint32_t fnv1_32(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h * 16777619u) ^ (uint8_t)*s;
-    return h;
-}
-
 static uint32_t rnd(struct gen *g)
 {
     /* xorshift64*: fast, and deterministic for a seed. */
@@ -104,7 +96,7 @@ static void build_cluster(struct gen *g, int pods_per_node, int nflows, int ipv6
         struct node *n = &g->nodes[i];
         snprintf(n->name, sizeof(n->name), "node-%d", i + 1);
         snprintf(n->source_ip, sizeof(n->source_ip), "127.0.1.%d", i + 1);
-        n->domain = fnv1_32(n->name);
+        n->domain = fv_agent_domain_id(n->name); /* as the agent does */
     }
     for (int i = 0; i < g->npods; i++) {
         struct pod *p = &g->pods[i];
@@ -450,15 +442,9 @@ int fv_cmd_generate(int argc, char **argv)
     if (g == NULL)
         return 1;
     struct fv_ipfix_exporter_cfg ecfg = {.mtu = o.mtu, .tls = o.tls};
-    if (fv_addr_parse(o.target, 4739, FV_PROTO_UDP, &ecfg.addr) < 0) {
-        fprintf(stderr, "flowvis generate: --target: '%s' is not HOST[:PORT][:PROTO]\n", o.target);
+    if (fv_cmd_parse_addr("generate", "--target", o.target, o.transport, FV_PROTO_UDP, &ecfg.addr) <
+        0)
         goto out;
-    }
-    if (o.transport && fv_proto_parse(o.transport, &ecfg.addr.proto) < 0) {
-        fprintf(stderr, "flowvis generate: --transport: '%s' is not udp, tcp or tls\n",
-                o.transport);
-        goto out;
-    }
     g->nnodes = (int)o.nodes;
     g->rng = o.seed * 0x9E3779B97F4A7C15ull + 1;
     build_cluster(g, (int)o.pods, (int)o.flows, (int)o.ipv6_every);

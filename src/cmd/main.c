@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/addr.h"
 #include "cmd/cmd.h"
 
 #ifndef FV_VERSION
@@ -47,6 +48,20 @@ int fv_cmd_parse_u64(const char *opt, const char *val, unsigned long long min,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const char *transport,
+                      int default_proto, struct fv_addr *out)
+{
+    if (fv_addr_parse(text, 4739, (enum fv_proto)default_proto, out) < 0) {
+        fprintf(stderr, "flowvis %s: %s: '%s' is not HOST[:PORT][:PROTO]\n", cmd, opt, text);
+        return -1;
+    }
+    if (transport && fv_proto_parse(transport, &out->proto) < 0) {
+        fprintf(stderr, "flowvis %s: --transport: '%s' is not udp, tcp or tls\n", cmd, transport);
+        return -1;
+    }
     return 0;
 }
 

@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <math.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -135,59 +134,29 @@ static int put_value(struct fv_sbuf *b, const struct fv_ipfix_field *f,
     return fv_sbuf_put_hex(b, v->p, v->len);
 }
 
-/* Whether put_value writes this value as a bare JSON token (number, true,
- * false); everything else is a string that needs quotes. */
-static bool json_bare(const struct fv_ipfix_field *f, const struct fv_ipfix_value *v)
-{
-    switch (f->ie ? f->ie->type : FV_IE_OCTETS) {
-    case FV_IE_U8:
-    case FV_IE_U16:
-    case FV_IE_U32:
-    case FV_IE_U64:
-    case FV_IE_DT_S:
-    case FV_IE_DT_MS:
-    case FV_IE_I8:
-    case FV_IE_I16:
-    case FV_IE_I32:
-    case FV_IE_I64:
-        return v->len >= 1 && v->len <= 8;
-    case FV_IE_DT_US:
-    case FV_IE_DT_NS:
-        return v->len == 8;
-    case FV_IE_BOOL:
-        return v->len == 1 && (v->p[0] == 1 || v->p[0] == 2);
-    default:
-        return false; /* floats: put_value says (NaN and infinities are strings) */
-    }
-}
-
 int fv_ipfix_fmt_json_value(struct fv_sbuf *b, const struct fv_ipfix_field *f,
                             const struct fv_ipfix_value *v)
 {
     int type = f->ie ? f->ie->type : FV_IE_OCTETS;
-    size_t mark = b->len;
+    size_t mark;
     int quote, rc;
 
     if (type == FV_IE_STRING)
         return fv_sbuf_put_json_str(b, (const char *)v->p, v->len);
-    if (json_bare(f, v))
-        return put_value(b, f, v, &quote);
-    if (type != FV_IE_F32 && type != FV_IE_F64) {
-        /* Addresses, MACs and hex need no escaping: quote around them. */
-        fv_sbuf_putc(b, '"');
-        put_value(b, f, v, &quote);
-        return fv_sbuf_putc(b, '"');
-    }
-    rc = put_value(b, f, v, &quote);
-    if (rc < 0 || quote == 0)
-        return rc;
-    rc = fv_sbuf_reserve(b, 2);
+    /* Most values are strings (addresses, hex): open the quote first, and
+     * take it back for the few bare tokens (numbers, true, false), which are
+     * at most a couple of dozen bytes to move. */
+    rc = fv_sbuf_putc(b, '"');
     if (rc < 0)
         return rc;
-    memmove(b->p + mark + 1, b->p + mark, b->len - mark);
-    b->p[mark] = '"';
-    b->p[b->len + 1] = '"';
-    b->len += 2;
+    mark = b->len;
+    rc = put_value(b, f, v, &quote);
+    if (rc < 0)
+        return rc;
+    if (quote)
+        return fv_sbuf_putc(b, '"');
+    memmove(b->p + mark - 1, b->p + mark, b->len - mark);
+    b->len--;
     b->p[b->len] = '\0';
     return 0;
 }
