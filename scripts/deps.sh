@@ -13,8 +13,8 @@ set -euo pipefail
 # One line per group: the packages it needs. Keep each list sorted.
 group_packages() {
     case "$1" in
-    build) echo "gcc libevent-dev libjansson-dev libmicrohttpd-dev libmnl-dev" \
-        "libnetfilter-conntrack-dev libssl-dev libyaml-dev make pkg-config" ;;
+    build) echo "gcc libcurl4-openssl-dev libevent-dev libjansson-dev libmicrohttpd-dev" \
+        "libmnl-dev libnetfilter-conntrack-dev libssl-dev libyaml-dev make pkg-config" ;;
     # libclang-rt-14-dev carries the libFuzzer and sanitizer runtimes.
     dev) echo "clang clang-format libclang-rt-14-dev" ;;
     # The integration tests drive real third-party tools in network

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/sender.h"
+#include "ipfix/sender.h"
+#include "ipfix/templates.h"
 #include "agent/store.h"
 #include "base/addr.h"
 #include "base/clock.h"
@@ -223,7 +224,8 @@ static int emit(void *ctx, const struct fv_conn_report *r)
     memcpy(rec.dst_addr, r->endpoint.a, 16);
     rec.tcp_state = r->proto == 6 ? fv_ct_tcp_state_name(r->tcp_state) : "";
     enrich(a, r, &rec);
-    rc = fv_sender_push(a->sender, &rec);
+    rc = fv_sender_push(a->sender, rec.ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
+                        fv_agent_rec_encode, &rec);
     if (rc == -FV_ENOSPACE) {
         fv_metric_add(&m_queue_full, 1);
         return -1; /* the store keeps it and retries */
@@ -439,7 +441,9 @@ static void loop(struct agent *a, volatile sig_atomic_t *stop)
 int fv_agent_run(const struct fv_agent_cfg *cfg, volatile sig_atomic_t *stop)
 {
     struct agent a = {.cfg = cfg};
-    struct fv_sender_cfg scfg = {.max_records = cfg->queue_size};
+    static const struct fv_ipfix_template_def *const tmpls[] = {&fv_tmpl_agent_v4,
+                                                                &fv_tmpl_agent_v6};
+    struct fv_sender_cfg scfg = {.max_records = cfg->queue_size, .tmpls = tmpls, .ntmpl = 2};
     struct sockaddr_storage ss;
     socklen_t sslen;
     int rc;

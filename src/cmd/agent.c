@@ -6,7 +6,6 @@
  */
 #include "agent/agent.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,15 +102,12 @@ static void usage(FILE *out)
     fv_cfg_print(agent_opts, FV_CFG_COUNT(agent_opts), out, FV_CFG_PRINT_TEXT);
 }
 
-static int load(const char *path, struct fv_agent_cfg *cfg)
+/* Fills what the table cannot: defaults from the environment, and keys
+ * that only make sense together. */
+static int finish(const char *path, struct fv_agent_cfg *cfg)
 {
-    struct fv_cfg_error err;
     char host[256];
 
-    if (fv_cfg_load_file(agent_opts, FV_CFG_COUNT(agent_opts), cfg, path, &err) < 0) {
-        fprintf(stderr, "flowvis agent: %s\n", err.msg);
-        return -1;
-    }
     if (cfg->node_name == NULL || cfg->node_name[0] == '\0') {
         const char *env = getenv("NODE_NAME");
         free(cfg->node_name);
@@ -132,48 +128,16 @@ static int load(const char *path, struct fv_agent_cfg *cfg)
 
 int fv_cmd_agent(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"check", no_argument, NULL, 1},
-        {"print-config", required_argument, NULL, 2},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct fv_agent_cfg cfg = {0};
-    const char *path = NULL;
-    bool check = false;
-    int opt, rc;
+    const char *path;
+    bool check;
+    int rc;
 
-    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            path = optarg;
-            break;
-        case 1:
-            check = true;
-            break;
-        case 2:
-            if (strcmp(optarg, "yaml") == 0 || strcmp(optarg, "markdown") == 0)
-                return fv_cfg_print(agent_opts, FV_CFG_COUNT(agent_opts), stdout,
-                                    optarg[0] == 'y' ? FV_CFG_PRINT_YAML : FV_CFG_PRINT_MARKDOWN) <
-                       0;
-            fprintf(stderr, "flowvis agent: --print-config: '%s' is not yaml or markdown\n",
-                    optarg);
-            return 2;
-        case 'h':
-            usage(stdout);
-            return 0;
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (path == NULL || optind < argc) {
-        fprintf(stderr, "flowvis agent: %s\n",
-                path ? "unexpected argument" : "--config FILE is required");
-        return 2;
-    }
-    if (load(path, &cfg) < 0) {
+    rc = fv_cmd_config_args("agent", agent_opts, FV_CFG_COUNT(agent_opts), usage, true, argc, argv,
+                            &cfg, &path, &check);
+    if (rc >= 0)
+        return rc;
+    if (finish(path, &cfg) < 0) {
         fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
         return 2;
     }

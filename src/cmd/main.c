@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <getopt.h>
+
 #include "base/addr.h"
 #include "cmd/cmd.h"
+#include "config/config.h"
 
 #ifndef FV_VERSION
 #define FV_VERSION "0.1.0-dev"
@@ -18,9 +21,12 @@ struct subcommand {
 };
 
 static const struct subcommand subcommands[] = {
+    {"aggregator", fv_cmd_aggregator,
+     "correlate and aggregate flow records; export them; serve the API"},
     {"agent", fv_cmd_agent, "export this node's connections (conntrack) as IPFIX flow records"},
     {"collector", fv_cmd_collector, "receive IPFIX (UDP, TCP or TLS) and print the records"},
     {"generate", fv_cmd_generate, "send a simulated cluster's flow records as IPFIX"},
+    {"get", fv_cmd_get, "query a running aggregator: flow records and record metrics"},
 };
 
 static void usage(FILE *out)
@@ -63,6 +69,61 @@ int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const 
         return -1;
     }
     return 0;
+}
+
+int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
+                       void (*print_usage)(FILE *), bool config_required, int argc,
+                       char **argv, void *cfg, const char **path_out, bool *check_out)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 1},
+        {"print-config", required_argument, NULL, 2},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct fv_cfg_error err;
+    const char *path = NULL;
+    int opt, rc;
+
+    *check_out = false;
+    while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            path = optarg;
+            break;
+        case 1:
+            *check_out = true;
+            break;
+        case 2:
+            if (strcmp(optarg, "yaml") == 0 || strcmp(optarg, "markdown") == 0)
+                return fv_cfg_print(opts, n, stdout,
+                                    optarg[0] == 'y' ? FV_CFG_PRINT_YAML : FV_CFG_PRINT_MARKDOWN) <
+                       0;
+            fprintf(stderr, "flowvis %s: --print-config: '%s' is not yaml or markdown\n", cmd,
+                    optarg);
+            return 2;
+        case 'h':
+            print_usage(stdout);
+            return 0;
+        default:
+            print_usage(stderr);
+            return 2;
+        }
+    }
+    if ((path == NULL && config_required) || optind < argc) {
+        fprintf(stderr, "flowvis %s: %s\n", cmd,
+                optind < argc ? "unexpected argument" : "--config FILE is required");
+        return 2;
+    }
+    rc = path ? fv_cfg_load_file(opts, n, cfg, path, &err) : fv_cfg_defaults(opts, n, cfg, &err);
+    if (rc < 0) {
+        fprintf(stderr, "flowvis %s: %s\n", cmd, err.msg);
+        fv_cfg_fini(opts, n, cfg);
+        return 2;
+    }
+    *path_out = path ? path : "(defaults)";
+    return -1;
 }
 
 int main(int argc, char **argv)

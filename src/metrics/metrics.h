@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "base/sbuf.h"
+#include "http/server.h"
 
 enum fv_metric_type { FV_METRIC_COUNTER, FV_METRIC_GAUGE };
 
@@ -53,7 +54,7 @@ static inline uint64_t fv_metric_get(const struct fv_metric *m)
     return atomic_load_explicit(&m->value, memory_order_relaxed);
 }
 
-#define FV_METRICS_MAX 64
+#define FV_METRICS_MAX 96
 
 struct fv_metrics {
     struct fv_metric *m[FV_METRICS_MAX]; /* borrowed */
@@ -72,5 +73,10 @@ struct fv_metrics_server;
 int fv_metrics_serve(const struct fv_metrics *reg, const char *address,
                      struct fv_metrics_server **out);
 void fv_metrics_server_stop(struct fv_metrics_server *srv);
+
+/* Route handlers for an fv_http_server: the Prometheus text of the
+ * registry in ctx, and a plain "ok" for health checks. */
+int fv_metrics_http_handler(void *ctx, struct fv_http_req *req, struct fv_sbuf *out);
+int fv_http_ok_handler(void *ctx, struct fv_http_req *req, struct fv_sbuf *out);
 
 #endif

@@ -7,7 +7,7 @@
  * Only the sender thread removes entries, and only after the exporter has
  * accepted them, so it can read them outside the lock.
  */
-#include "agent/sender.h"
+#include "ipfix/sender.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -28,7 +28,8 @@
 
 struct fv_sender {
     struct fv_sender_cfg cfg;
-    struct fv_ipfix_exporter *exp;
+    const struct fv_sender_ops *ops;
+    void *tp; /* the transport, owned */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled on push and on stop */
@@ -47,28 +48,28 @@ struct entry {
     const uint8_t *p;
 };
 
-static void copy_record(struct fv_ipfix_writer *w, const void *arg)
-{
-    const struct entry *e = arg;
-    fv_ipfix_put_bytes(w, e->p, e->len);
-}
-
-int fv_sender_push(struct fv_sender *s, const struct fv_agent_rec *rec)
+int fv_sender_push(struct fv_sender *s, uint16_t tmpl, fv_ipfix_encode_fn encode, const void *arg)
 {
     struct fv_ipfix_writer w;
-    uint16_t tmpl = rec->ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4;
-    size_t start, len, need;
-    int rc = 0;
+    size_t start;
 
     /* Encode outside the lock: a data set header, then the record. */
     fv_ipfix_writer_init(&w, s->scratch, sizeof(s->scratch));
     fv_ipfix_writer_record_begin(&w, tmpl);
-    fv_agent_rec_encode(&w, rec);
+    encode(&w, arg);
     if (fv_ipfix_writer_record_end(&w) < 0)
         return -FV_ELIMIT;
     start = FV_IPFIX_HEADER_LEN + FV_IPFIX_SET_HEADER_LEN;
-    len = w.len - start;
-    need = ENTRY_HDR + len;
+    return fv_sender_push_raw(s, tmpl, s->scratch + start, w.len - start);
+}
+
+int fv_sender_push_raw(struct fv_sender *s, uint16_t tmpl, const void *p, size_t len)
+{
+    size_t need = ENTRY_HDR + len;
+    int rc = 0;
+
+    if (len > UINT16_MAX || tmpl == 0)
+        return -FV_ELIMIT;
     pthread_mutex_lock(&s->lock);
     if (s->count >= s->cfg.max_records || s->used + need + ENTRY_HDR > s->cap) {
         s->stats.refused++;
@@ -89,7 +90,7 @@ int fv_sender_push(struct fv_sender *s, const struct fv_agent_rec *rec)
     }
     fv_store_be16(s->ring + s->tail, tmpl);
     fv_store_be16(s->ring + s->tail + 2, (uint16_t)len);
-    memcpy(s->ring + s->tail + ENTRY_HDR, s->scratch + start, len);
+    memcpy(s->ring + s->tail + ENTRY_HDR, p, len);
     s->tail += need;
     s->used += need;
     s->count++;
@@ -162,9 +163,9 @@ static bool wait_ms(struct fv_sender *s, uint64_t ms)
 
 static bool ensure_connected(struct fv_sender *s, uint64_t *backoff, bool *ever)
 {
-    if (fv_ipfix_exporter_connected(s->exp))
+    if (s->ops->connected(s->tp))
         return true;
-    if (fv_ipfix_exporter_connect(s->exp) < 0) {
+    if (s->ops->connect(s->tp) < 0) {
         uint64_t jitter = *backoff / 5;
         uint64_t delay = *backoff - jitter + (uint64_t)rand() % (2 * jitter + 1);
         pthread_mutex_lock(&s->lock);
@@ -188,26 +189,28 @@ static bool ensure_connected(struct fv_sender *s, uint64_t *backoff, bool *ever)
 /* Publishes the exporter's count of records sent (this thread owns it). */
 static void note_sent(struct fv_sender *s)
 {
-    struct fv_ipfix_exporter_stats es;
+    uint64_t sent = s->ops->sent(s->tp);
 
-    fv_ipfix_exporter_stats(s->exp, &es);
     pthread_mutex_lock(&s->lock);
-    s->stats.sent = es.records;
+    s->stats.sent = sent;
     pthread_mutex_unlock(&s->lock);
 }
 
 /* Sends one batch; false when the connection failed. */
 static bool send_batch(struct fv_sender *s, struct entry *batch, int n)
 {
-    int added = 0, rc = 0;
+    int added = 0, rc = 0, unsendable = 0;
 
     while (added < n) {
-        rc = fv_ipfix_exporter_add(s->exp, batch[added].tmpl, copy_record, &batch[added]);
+        rc = s->ops->add(s->tp, batch[added].tmpl, batch[added].p, batch[added].len);
         if (rc < 0 && rc != -FV_ELIMIT)
             break;
-        added++; /* -FV_ELIMIT: a record larger than a message; it cannot go */
+        if (rc == -FV_ELIMIT)
+            unsendable++; /* larger than a message: it can never go */
+        added++;
     }
     pthread_mutex_lock(&s->lock);
+    s->stats.unsendable += (uint64_t)unsendable;
     pop(s, batch, added);
     pthread_mutex_unlock(&s->lock);
     note_sent(s);
@@ -237,11 +240,11 @@ static void *run(void *arg)
             continue; /* the exporter closed itself; reconnect */
         if (n < BATCH) {
             /* The queue ran dry: send the partial message, then wait. */
-            int rc = fv_ipfix_exporter_flush(s->exp);
+            int rc = s->ops->flush(s->tp);
             note_sent(s);
             if (rc < 0)
                 continue;
-            if (!fv_ipfix_exporter_check(s->exp)) {
+            if (!s->ops->check(s->tp)) {
                 pthread_mutex_lock(&s->lock);
                 s->stats.connected = false;
                 pthread_mutex_unlock(&s->lock);
@@ -259,33 +262,102 @@ static void *run(void *arg)
             pthread_mutex_unlock(&s->lock);
         }
     }
-    if (fv_ipfix_exporter_connected(s->exp))
-        fv_ipfix_exporter_flush(s->exp);
+    if (s->ops->connected(s->tp))
+        s->ops->flush(s->tp);
     note_sent(s);
     return NULL;
 }
 
+/* ---- The IPFIX transport: an fv_ipfix_exporter ---- */
+
+static int ipfix_connect(void *tp)
+{
+    return fv_ipfix_exporter_connect(tp);
+}
+
+static bool ipfix_connected(void *tp)
+{
+    return fv_ipfix_exporter_connected(tp);
+}
+
+struct raw_rec {
+    const uint8_t *p;
+    size_t len;
+};
+
+static void copy_record(struct fv_ipfix_writer *w, const void *arg)
+{
+    const struct raw_rec *r = arg;
+    fv_ipfix_put_bytes(w, r->p, r->len);
+}
+
+static int ipfix_add(void *tp, uint16_t tag, const uint8_t *p, size_t len)
+{
+    struct raw_rec r = {p, len};
+    return fv_ipfix_exporter_add(tp, tag, copy_record, &r);
+}
+
+static int ipfix_flush(void *tp)
+{
+    return fv_ipfix_exporter_flush(tp);
+}
+
+static bool ipfix_check(void *tp)
+{
+    return fv_ipfix_exporter_check(tp);
+}
+
+static uint64_t ipfix_sent(void *tp)
+{
+    struct fv_ipfix_exporter_stats es;
+    fv_ipfix_exporter_stats(tp, &es);
+    return es.records;
+}
+
+static void ipfix_free(void *tp)
+{
+    fv_ipfix_exporter_free(tp);
+}
+
+static const struct fv_sender_ops ipfix_ops = {ipfix_connect, ipfix_connected, ipfix_add,
+                                               ipfix_flush,   ipfix_check,     ipfix_sent,
+                                               ipfix_free};
+
 int fv_sender_start(const struct fv_sender_cfg *cfg, struct fv_sender **out)
 {
-    static const struct fv_ipfix_template_def *const tmpls[] = {&fv_tmpl_agent_v4,
-                                                                &fv_tmpl_agent_v6};
     struct fv_sender *s = calloc(1, sizeof(*s));
-    int rc;
+    int rc = 0;
 
-    if (s == NULL)
+    if (s == NULL) {
+        if (cfg->ops)
+            cfg->ops->free(cfg->transport);
         return -ENOMEM;
+    }
     s->cfg = *cfg;
     if (s->cfg.max_records == 0)
         s->cfg.max_records = 100000;
-    s->cap = (size_t)s->cfg.max_records * AVG_RECORD_BYTES;
+    if (s->cfg.avg_record_bytes == 0)
+        s->cfg.avg_record_bytes = AVG_RECORD_BYTES;
+    s->cap = (size_t)s->cfg.max_records * s->cfg.avg_record_bytes;
     s->ring = malloc(s->cap);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->cond, NULL);
-    rc = s->ring ? fv_ipfix_exporter_new(&s->cfg.exporter, tmpls, 2, &s->exp) : -ENOMEM;
+    if (cfg->ops) {
+        s->ops = cfg->ops;
+        s->tp = cfg->transport;
+    } else {
+        struct fv_ipfix_exporter *e = NULL;
+        s->ops = &ipfix_ops;
+        rc = fv_ipfix_exporter_new(&s->cfg.exporter, cfg->tmpls, cfg->ntmpl, &e);
+        s->tp = e;
+    }
+    if (rc == 0 && s->ring == NULL)
+        rc = -ENOMEM;
     if (rc == 0)
         rc = -pthread_create(&s->thread, NULL, run, s);
     if (rc < 0) {
-        fv_ipfix_exporter_free(s->exp);
+        if (s->tp)
+            s->ops->free(s->tp);
         free(s->ring);
         free(s);
         return rc;
@@ -304,7 +376,7 @@ void fv_sender_stop(struct fv_sender *s, uint64_t drain_ms)
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    fv_ipfix_exporter_free(s->exp);
+    s->ops->free(s->tp);
     pthread_mutex_destroy(&s->lock);
     pthread_cond_destroy(&s->cond);
     free(s->ring);

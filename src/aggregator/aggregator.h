@@ -1,0 +1,65 @@
+/*
+ * aggregator.h - `flowvis aggregator`: the collecting process, the sharded
+ * flow tables, the outputs and the HTTP API.
+ *
+ * Threads and the path of a record:
+ *
+ *   main (libevent): listeners (UDP/TCP/TLS) -> IPFIX decode -> fv_agg_in
+ *       -> by key hash, into one shard's input queue (lock-free SPSC)
+ *   shard i (one per worker): fv_ftab_apply / fv_ftab_expire every 100 ms
+ *       -> exported records into the shard's output queue (SPSC)
+ *   output: drains the shards' output queues, fills sides and Pod labels
+ *       from the inventory, hands each record to every enabled output
+ *       (IPFIX sender, JSON sender); a full output stops the drain, the
+ *       shard queues fill and the tables keep the flows (backpressure,
+ *       nothing dropped)
+ *   senders: one thread per output, reconnecting with backoff
+ *   http (libmicrohttpd): /flowrecords (asks every shard), /recordmetrics,
+ *       /metrics, /healthz, /readyz
+ *
+ * A shard is the only thread that touches its table; queries from the API
+ * are handed to it and answered between batches.
+ */
+#ifndef FV_AGGREGATOR_AGGREGATOR_H
+#define FV_AGGREGATOR_AGGREGATOR_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The aggregator's configuration; cmd/aggregator.c holds the table (keys,
+ * defaults, limits, help) that fills it. */
+struct fv_agg_cfg {
+    char *listen_address;          /* listenAddress, HOST[:PORT] */
+    char *transports;              /* aggregatorTransportProtocol: tls|tcp|udp, or a list */
+    char *aggregator_address;      /* flowAggregatorAddress: SAN of the generated cert */
+    uint64_t active_ms;            /* activeFlowRecordTimeout */
+    uint64_t inactive_ms;          /* inactiveFlowRecordTimeout */
+    uint64_t corr_wait_ms;         /* correlationWait; 0 = 2 x active */
+    uint32_t max_flows;            /* maxFlows */
+    bool pod_labels;               /* recordContents.podLabels */
+    char *tls_dir;                 /* tls.dir: generated material */
+    bool tls_generate;             /* tls.generate */
+    char *tls_ca, *tls_cert, *tls_key; /* tls.caCert, tls.serverCert, tls.serverKey */
+    uint32_t api_port;             /* apiServer.apiPort */
+    char *api_bind;                /* apiServer.bindAddress */
+    char *api_token_file;          /* apiServer.tokenFile */
+    char *api_tls_cert, *api_tls_key; /* apiServer.tlsCert, apiServer.tlsKey */
+    bool fc_enable;                /* flowCollector.enable */
+    char *fc_address;              /* flowCollector.address */
+    uint32_t fc_domain;            /* flowCollector.observationDomainID; 0 = derived */
+    char *fc_format;               /* flowCollector.recordFormat: IPFIX | JSON */
+    uint32_t fc_mtu;               /* flowCollector.udpMessageSize */
+    char *inventory_file;          /* inventory.file */
+    uint32_t workers;              /* workers: shards; 0 = one per CPU */
+    uint32_t queue_records;        /* outputQueueSize */
+    bool ch_enable;                /* clickHouse.enable (storage: not in this release) */
+    int log_level;                 /* logLevel */
+};
+
+/* Runs until *stop becomes non-zero; then exports what the tables hold
+ * and drains the outputs.  Returns 0, or a negative code when it could not
+ * start (the reason is logged). */
+int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop);
+
+#endif

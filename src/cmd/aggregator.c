@@ -1,0 +1,210 @@
+/*
+ * aggregator.c - `flowvis aggregator`: the command line and the config
+ * table of the aggregator.  The table is the single source of its keys:
+ * it parses and validates the file, and prints the reference for --help
+ * and docs (`flowvis aggregator --print-config markdown`).
+ */
+#include "aggregator/aggregator.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/addr.h"
+#include "base/log.h"
+#include "cmd/cmd.h"
+#include "config/config.h"
+
+#define S struct fv_agg_cfg
+#define OFF(field, ctype) FV_CFG_OFFSET(S, field, ctype)
+
+static const char *const log_levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const formats[] = {"IPFIX", "JSON", NULL};
+
+static int check_address(const char *value, char *why, size_t n)
+{
+    struct fv_addr a;
+
+    if (value[0] == '\0' || fv_addr_parse(value, 4739, FV_PROTO_TCP, &a) == 0)
+        return 0;
+    snprintf(why, n, "not HOST[:PORT][:PROTO] with PROTO udp, tcp or tls");
+    return -1;
+}
+
+static int check_transports(const char *value, char *why, size_t n)
+{
+    char list[64], *save = NULL;
+    int count = 0;
+
+    snprintf(list, sizeof(list), "%s", value);
+    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        enum fv_proto p;
+        if (fv_proto_parse(t, &p) < 0) {
+            snprintf(why, n, "'%s' is not tls, tcp or udp", t);
+            return -1;
+        }
+        count++;
+    }
+    if (count == 0) {
+        snprintf(why, n, "name at least one of tls, tcp, udp");
+        return -1;
+    }
+    return 0;
+}
+
+static const struct fv_cfg_opt agg_opts[] = {
+    {"listenAddress", FV_CFG_STRING, OFF(listen_address, char *), "0.0.0.0:4739", 0, 0, NULL,
+     check_address, "Where the collecting process listens: HOST[:PORT] (IPv6 in brackets)."},
+    {"aggregatorTransportProtocol", FV_CFG_STRING, OFF(transports, char *), "tls", 0, 0, NULL,
+     check_transports,
+     "tls, tcp or udp, or a list such as udp,tls (tcp and tls cannot share the port)."},
+    {"flowAggregatorAddress", FV_CFG_STRING, OFF(aggregator_address, char *),
+     "flow-aggregator.flow-aggregator.svc", 0, 0, NULL, NULL,
+     "DNS name or IP the agents use to reach this aggregator: the generated server "
+     "certificate's name."},
+    {"activeFlowRecordTimeout", FV_CFG_DURATION, OFF(active_ms, uint64_t), "60s", 1000, 86400000,
+     NULL, NULL, "An active flow is exported at least this often (when it has news)."},
+    {"inactiveFlowRecordTimeout", FV_CFG_DURATION, OFF(inactive_ms, uint64_t), "90s", 1000,
+     86400000, NULL, NULL, "A flow without records for this long is exported and forgotten."},
+    {"correlationWait", FV_CFG_DURATION, OFF(corr_wait_ms, uint64_t), "0s", 0, 86400000, NULL,
+     NULL,
+     "How long one half of an inter-node flow waits for the other before it is exported "
+     "alone; 0 = 2 x activeFlowRecordTimeout."},
+    {"maxFlows", FV_CFG_U32, OFF(max_flows, uint32_t), "2000000", 1000, 500000000, NULL, NULL,
+     "Flows held at most; beyond it the nearest to expiry are exported early and evicted."},
+    {"recordContents.podLabels", FV_CFG_BOOL, OFF(pod_labels, bool), "false", 0, 0, NULL, NULL,
+     "Add sourcePodLabels and destinationPodLabels (from the inventory) to every record."},
+    {"tls.generate", FV_CFG_BOOL, OFF(tls_generate, bool), "true", 0, 0, NULL, NULL,
+     "With tls and no tls.serverCert: generate a CA, a server and a client certificate in "
+     "tls.dir (kept and reused)."},
+    {"tls.dir", FV_CFG_STRING, OFF(tls_dir, char *), "/var/lib/flowvis/tls", 0, 0, NULL, NULL,
+     "Directory of the generated TLS material; agents use its ca.crt, client.crt and "
+     "client.key."},
+    {"tls.caCert", FV_CFG_STRING, OFF(tls_ca, char *), NULL, 0, 0, NULL, NULL,
+     "CA (PEM) that signed the agents' client certificates; with it, agents must present one."},
+    {"tls.serverCert", FV_CFG_STRING, OFF(tls_cert, char *), NULL, 0, 0, NULL, NULL,
+     "Server certificate (PEM) instead of generated material."},
+    {"tls.serverKey", FV_CFG_STRING, OFF(tls_key, char *), NULL, 0, 0, NULL, NULL,
+     "Server private key (PEM)."},
+    {"apiServer.apiPort", FV_CFG_U32, OFF(api_port, uint32_t), "10348", 0, 65535, NULL, NULL,
+     "Port of the HTTP API (/flowrecords, /recordmetrics, /metrics); 0 disables it."},
+    {"apiServer.bindAddress", FV_CFG_STRING, OFF(api_bind, char *), "127.0.0.1", 0, 0, NULL, NULL,
+     "Address of the HTTP API; anything but loopback needs tokenFile, tlsCert and tlsKey."},
+    {"apiServer.tokenFile", FV_CFG_STRING, OFF(api_token_file, char *), NULL, 0, 0, NULL, NULL,
+     "File holding the bearer token every API request must present."},
+    {"apiServer.tlsCert", FV_CFG_STRING, OFF(api_tls_cert, char *), NULL, 0, 0, NULL, NULL,
+     "Certificate (PEM) to serve the API over HTTPS."},
+    {"apiServer.tlsKey", FV_CFG_STRING, OFF(api_tls_key, char *), NULL, 0, 0, NULL, NULL,
+     "Private key (PEM) for apiServer.tlsCert."},
+    {"flowCollector.enable", FV_CFG_BOOL, OFF(fc_enable, bool), "false", 0, 0, NULL, NULL,
+     "Export aggregated records to an external IPFIX or JSON collector."},
+    {"flowCollector.address", FV_CFG_STRING, OFF(fc_address, char *), "127.0.0.1:4740:tcp", 0, 0,
+     NULL, check_address, "The collector: HOST[:PORT][:PROTO]; JSON goes over tcp or udp."},
+    {"flowCollector.observationDomainID", FV_CFG_U32, OFF(fc_domain, uint32_t), "0", 0, 0, NULL,
+     NULL, "Observation domain id of the IPFIX export."},
+    {"flowCollector.recordFormat", FV_CFG_STRING, OFF(fc_format, char *), "IPFIX", 0, 0, NULL,
+     NULL, "IPFIX, or JSON (one {\"@timestamp\":...,\"ipfix\":{...}} object per line)."},
+    {"flowCollector.udpMessageSize", FV_CFG_U32, OFF(fc_mtu, uint32_t), "1400", 576, 65000, NULL,
+     NULL, "Largest IPFIX message over UDP, in bytes."},
+    {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
+     "Kubernetes objects (kubectl get ... -o json): fills sides no agent reported, and Pod "
+     "labels; re-read when it changes."},
+    {"workers", FV_CFG_U32, OFF(workers, uint32_t), "0", 0, 64, NULL, NULL,
+     "Flow table shards, one thread each; 0 = one per CPU."},
+    {"outputQueueSize", FV_CFG_U32, OFF(queue_records, uint32_t), "200000", 1000, 10000000, NULL,
+     NULL, "Records each output keeps while its collector is unreachable."},
+    {"clickHouse.enable", FV_CFG_BOOL, OFF(ch_enable, bool), "false", 0, 0, NULL, NULL,
+     "ClickHouse storage: not in this release (accepted so reference configs load; true is "
+     "an error)."},
+    {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
+     "error, warn, info or debug."},
+};
+
+static volatile sig_atomic_t stop_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_flag = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: flowvis aggregator [--config FILE] [options]\n\n"
+            "Collects the agents' IPFIX flow records, merges the two halves of inter-node\n"
+            "flows, aggregates per connection (totals, deltas, throughput) and exports the\n"
+            "result to an IPFIX or JSON collector.  Serves /flowrecords, /recordmetrics,\n"
+            "/metrics, /healthz and /readyz on the API port.  Without --config every key\n"
+            "has its default.\n\n"
+            "options:\n"
+            "  -c, --config FILE               aggregator configuration (YAML)\n"
+            "      --check                     validate the configuration and exit\n"
+            "      --print-config yaml|markdown  print every key with its default\n"
+            "  -h, --help                      this help\n\n"
+            "configuration keys:\n");
+    fv_cfg_print(agg_opts, FV_CFG_COUNT(agg_opts), out, FV_CFG_PRINT_TEXT);
+}
+
+static int finish(const char *path, struct fv_agg_cfg *cfg)
+{
+    bool fmt_ok = false;
+
+    for (int i = 0; formats[i]; i++)
+        if (strcasecmp(cfg->fc_format, formats[i]) == 0)
+            fmt_ok = true;
+    if (!fmt_ok) {
+        fprintf(stderr, "flowvis aggregator: %s: flowCollector.recordFormat: '%s' is not IPFIX "
+                        "or JSON\n",
+                path, cfg->fc_format);
+        return -1;
+    }
+    if (cfg->ch_enable) {
+        fprintf(stderr, "flowvis aggregator: %s: clickHouse.enable: ClickHouse storage is not "
+                        "in this release\n",
+                path);
+        return -1;
+    }
+    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
+        (cfg->api_tls_cert == NULL) != (cfg->api_tls_key == NULL)) {
+        fprintf(stderr, "flowvis aggregator: %s: a certificate and its key go together "
+                        "(tls.serverCert/tls.serverKey, apiServer.tlsCert/apiServer.tlsKey)\n",
+                path);
+        return -1;
+    }
+    if (cfg->inactive_ms < 1000 || cfg->active_ms < 1000)
+        return -1;
+    return 0;
+}
+
+int fv_cmd_aggregator(int argc, char **argv)
+{
+    struct fv_agg_cfg cfg = {0};
+    const char *path;
+    bool check;
+    int rc;
+
+    rc = fv_cmd_config_args("aggregator", agg_opts, FV_CFG_COUNT(agg_opts), usage, false, argc,
+                            argv, &cfg, &path, &check);
+    if (rc >= 0)
+        return rc;
+    if (finish(path, &cfg) < 0) {
+        fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
+        return 2;
+    }
+    if (check) {
+        printf("%s: ok\n", path);
+        fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
+        return 0;
+    }
+    fv_log_threshold = (enum fv_log_level)cfg.log_level;
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = fv_agg_run(&cfg, &stop_flag);
+    fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
+    return rc < 0 ? 1 : 0;
+}

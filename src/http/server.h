@@ -1,0 +1,72 @@
+/*
+ * server.h - a small HTTP server for flowvis' endpoints (libmicrohttpd,
+ * one internal thread): a table of GET routes, an optional bearer token,
+ * optional TLS.
+ *
+ * Handlers write their body into an fv_sbuf (bounded) and return the HTTP
+ * status; the server sends it with the content type they set.  Routes
+ * marked open (health checks) are served without the token.  The token
+ * is compared in constant time.
+ *
+ *     static const struct fv_http_route routes[] = {
+ *         {"/metrics", metrics_handler, &reg, false},
+ *         {"/healthz", health_handler, NULL, true},
+ *     };
+ *     struct fv_http_server_cfg cfg = {.address = "127.0.0.1:10348",
+ *                                      .routes = routes, .nroutes = 2};
+ *     fv_http_server_start(&cfg, &srv);
+ *     ...
+ *     fv_http_server_stop(srv);
+ *
+ * Thread rules: handlers run on the server's thread (one at a time).
+ */
+#ifndef FV_HTTP_SERVER_H
+#define FV_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "base/sbuf.h"
+
+struct fv_http_req {
+    const char *path;  /* the URL path, without the query */
+    void *conn;        /* the libmicrohttpd connection, for fv_http_query */
+    const char *ctype; /* set by the handler; default application/json */
+};
+
+/* A query parameter's value (decoded), or NULL when absent. */
+const char *fv_http_query(const struct fv_http_req *req, const char *key);
+
+/* Writes the body into out and returns the HTTP status. */
+typedef int (*fv_http_handler_fn)(void *ctx, struct fv_http_req *req, struct fv_sbuf *out);
+
+struct fv_http_route {
+    const char *path;      /* exact match */
+    fv_http_handler_fn fn; /* the handler */
+    void *ctx;             /* its argument, borrowed */
+    bool open;             /* served without the bearer token */
+};
+
+struct fv_http_server_cfg {
+    const char *address;                /* HOST:PORT, IPv6 in brackets */
+    unsigned default_port;              /* when address has none */
+    const char *token;                  /* bearer token, or NULL for none */
+    const char *tls_cert, *tls_key;     /* PEM files for HTTPS, or NULL */
+    const struct fv_http_route *routes; /* borrowed; must outlive the server */
+    size_t nroutes;
+};
+
+struct fv_http_server;
+
+/* 0, or a negative code with fv_http_server_error() saying why. */
+int fv_http_server_start(const struct fv_http_server_cfg *cfg, struct fv_http_server **out);
+void fv_http_server_stop(struct fv_http_server *srv);
+/* The bound port (for port 0 in tests). */
+unsigned fv_http_server_port(const struct fv_http_server *srv);
+/* Why the last start on this thread failed; "" when it did not. */
+const char *fv_http_server_error(void);
+
+/* Appends {"error":"<msg>"} and returns status (for handlers). */
+int fv_http_error(struct fv_sbuf *out, int status, const char *msg);
+
+#endif
