@@ -20,8 +20,8 @@ group_packages() {
     # The integration tests drive real third-party tools in network
     # namespaces; python3 makes traffic with exact byte counts.
     test) echo "conntrack coreutils iproute2 jq libcmocka-dev nftables openssl procps python3" \
-        "softflowd tcpdump tshark ulogd2" ;;
-    bench) echo "nfdump procps valgrind" ;;
+        "iperf3 nfdump softflowd tcpdump tshark ulogd2" ;;
+    bench) echo "iperf3 nfdump pmacct procps valgrind" ;;
     *) return 1 ;;
     esac
 }
