@@ -42,13 +42,13 @@
 
 /* ---- Metrics ---- */
 
-static struct fv_metric m_received = FV_COUNTER(
-    "flowvis_aggregator_records_received_total", "Flow records received from exporters.");
-static struct fv_metric m_exported = FV_COUNTER(
-    "flowvis_aggregator_records_exported_total", "Aggregated records handed to every output.");
-static struct fv_metric m_dropped =
-    FV_COUNTER("flowvis_aggregator_records_dropped_total",
-               "Records dropped: no flow key in the template, or table full and nothing evictable.");
+static struct fv_metric m_received = FV_COUNTER("flowvis_aggregator_records_received_total",
+                                                "Flow records received from exporters.");
+static struct fv_metric m_exported = FV_COUNTER("flowvis_aggregator_records_exported_total",
+                                                "Aggregated records handed to every output.");
+static struct fv_metric m_dropped = FV_COUNTER(
+    "flowvis_aggregator_records_dropped_total",
+    "Records dropped: no flow key in the template, or table full and nothing evictable.");
 static struct fv_metric m_stale = FV_COUNTER("flowvis_aggregator_records_stale_total",
                                              "Records ignored as older than their side's last.");
 static struct fv_metric m_uncorrelated =
@@ -56,34 +56,35 @@ static struct fv_metric m_uncorrelated =
                "Inter-node flows exported with one half after the correlation wait.");
 static struct fv_metric m_correlated = FV_COUNTER("flowvis_aggregator_flows_correlated_total",
                                                   "Inter-node flows whose two halves merged.");
-static struct fv_metric m_evicted = FV_COUNTER(
-    "flowvis_aggregator_flows_evicted_total", "Flows exported early and evicted (maxFlows).");
+static struct fv_metric m_evicted = FV_COUNTER("flowvis_aggregator_flows_evicted_total",
+                                               "Flows exported early and evicted (maxFlows).");
 static struct fv_metric m_flows =
     FV_GAUGE("flowvis_aggregator_flows", "Flows held in the flow tables.");
 static struct fv_metric m_memory =
     FV_GAUGE("flowvis_aggregator_flow_table_bytes", "Memory held by the flow tables.");
 static struct fv_metric m_exporters =
     FV_GAUGE("flowvis_aggregator_exporters_connected", "Exporters (sessions) connected now.");
-static struct fv_metric m_seq_lost = FV_COUNTER(
-    "flowvis_aggregator_sequence_lost_total", "Records missing according to sequence numbers.");
+static struct fv_metric m_seq_lost = FV_COUNTER("flowvis_aggregator_sequence_lost_total",
+                                                "Records missing according to sequence numbers.");
 static struct fv_metric m_malformed = FV_COUNTER("flowvis_aggregator_messages_malformed_total",
                                                  "IPFIX messages rejected as malformed.");
-static struct fv_metric m_udp_drops = FV_COUNTER(
-    "flowvis_aggregator_udp_kernel_drops_total", "Datagrams the kernel dropped before reading.");
+static struct fv_metric m_udp_drops = FV_COUNTER("flowvis_aggregator_udp_kernel_drops_total",
+                                                 "Datagrams the kernel dropped before reading.");
 static struct fv_metric m_ingest_stalls = FV_COUNTER(
     "flowvis_aggregator_ingest_stalls_total", "Times decoding waited for a full shard queue.");
 static struct fv_metric m_q_ipfix =
     FV_GAUGE("flowvis_aggregator_output_queue_ipfix", "Records waiting for the IPFIX output.");
 static struct fv_metric m_q_json =
     FV_GAUGE("flowvis_aggregator_output_queue_json", "Records waiting for the JSON output.");
-static struct fv_metric m_q_shards = FV_GAUGE("flowvis_aggregator_output_queue_shards_bytes",
-                                              "Bytes of exported records between shards and outputs.");
+static struct fv_metric m_q_shards =
+    FV_GAUGE("flowvis_aggregator_output_queue_shards_bytes",
+             "Bytes of exported records between shards and outputs.");
 static struct fv_metric m_out_sent =
     FV_COUNTER("flowvis_aggregator_output_records_sent_total", "Records the outputs delivered.");
 static struct fv_metric m_out_connected = FV_GAUGE(
     "flowvis_aggregator_output_connected", "Outputs connected now (IPFIX and JSON collectors).");
-static struct fv_metric m_reconnects = FV_COUNTER("flowvis_aggregator_output_reconnects_total",
-                                                  "Reconnections of the outputs.");
+static struct fv_metric m_reconnects =
+    FV_COUNTER("flowvis_aggregator_output_reconnects_total", "Reconnections of the outputs.");
 
 /* ---- Exporters: (address, domain) -> 16-bit index, append-only ---- */
 
@@ -115,7 +116,7 @@ struct shard {
     struct fv_spsc in;  /* decoded records from the main thread */
     struct fv_spsc out; /* exported records to the output thread */
     struct fv_ftab *tab;
-    bool in_dirty;      /* main thread: reserved but not committed */
+    bool in_dirty; /* main thread: reserved but not committed */
     pthread_mutex_t qlock;
     pthread_cond_t qcond;
     struct query *_Atomic query; /* posted by the API thread */
@@ -127,7 +128,7 @@ struct peer_state {
     struct fv_agg_in_map maps[2]; /* last two templates seen */
     int next_map;
     uint32_t last_domain;
-    int last_exporter; /* index for last_domain, -1 = none */
+    int last_exporter;  /* index for last_domain, -1 = none */
     uint64_t lost_seen; /* sequence losses already added to the metric */
     struct fv_ratelimit rl;
 };
@@ -679,6 +680,8 @@ static void totals(struct agg *a, struct fv_ftab_stats *t)
     }
 }
 
+/* Main thread only (its timer): folds the shards' and outputs' counters
+ * into the metrics. */
 static void update_metrics(struct agg *a)
 {
     struct fv_ftab_stats t;
@@ -749,14 +752,6 @@ static int h_recordmetrics(void *ctx, struct fv_http_req *req, struct fv_sbuf *o
     return 200;
 }
 
-static int h_metrics(void *ctx, struct fv_http_req *req, struct fv_sbuf *out)
-{
-    struct agg *a = ctx;
-
-    update_metrics(a);
-    return fv_metrics_http_handler(&a->reg, req, out);
-}
-
 static int h_readyz(void *ctx, struct fv_http_req *req, struct fv_sbuf *out)
 {
     struct agg *a = ctx;
@@ -819,7 +814,8 @@ static int start_api(struct agg *a)
     }
     a->routes[0] = (struct fv_http_route){"/flowrecords", h_flowrecords, a, false};
     a->routes[1] = (struct fv_http_route){"/recordmetrics", h_recordmetrics, a, false};
-    a->routes[2] = (struct fv_http_route){"/metrics", h_metrics, a, false};
+    /* Gauges are refreshed by the main thread's timer (every 200 ms). */
+    a->routes[2] = (struct fv_http_route){"/metrics", fv_metrics_http_handler, &a->reg, false};
     a->routes[3] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
     a->routes[4] = (struct fv_http_route){"/readyz", h_readyz, a, true};
     hc.routes = a->routes;
@@ -932,12 +928,12 @@ static int start_listeners(struct agg *a)
         int rc = fv_ipfix_listener_new(a->base, &lc, &ops, a, &a->listeners[a->nlisteners]);
         if (rc < 0) {
             FV_LOG_ERROR("cannot listen on %s:%u/%s: %s %s", lc.addr.host, lc.addr.port,
-                         fv_proto_name(lc.addr.proto), fv_strerror(rc),
-                         fv_ipfix_transport_error());
+                         fv_proto_name(lc.addr.proto), fv_strerror(rc), fv_ipfix_transport_error());
             return rc;
         }
         FV_LOG_INFO("collecting on %s:%u transport=%s", lc.addr.host,
-                    fv_ipfix_listener_port(a->listeners[a->nlisteners]), fv_proto_name(lc.addr.proto));
+                    fv_ipfix_listener_port(a->listeners[a->nlisteners]),
+                    fv_proto_name(lc.addr.proto));
         a->nlisteners++;
     }
     return 0;
@@ -999,11 +995,11 @@ static int start_shards(struct agg *a)
 int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
 {
     struct agg *a = calloc(1, sizeof(*a));
-    struct fv_metric *all[] = {
-        &m_received,   &m_exported,  &m_dropped,   &m_stale,       &m_uncorrelated,
-        &m_correlated, &m_evicted,   &m_flows,     &m_memory,      &m_exporters,
-        &m_seq_lost,   &m_malformed, &m_udp_drops, &m_ingest_stalls, &m_q_ipfix,
-        &m_q_json,     &m_q_shards,  &m_out_sent,  &m_out_connected, &m_reconnects};
+    struct fv_metric *all[] = {&m_received,     &m_exported,      &m_dropped,       &m_stale,
+                               &m_uncorrelated, &m_correlated,    &m_evicted,       &m_flows,
+                               &m_memory,       &m_exporters,     &m_seq_lost,      &m_malformed,
+                               &m_udp_drops,    &m_ingest_stalls, &m_q_ipfix,       &m_q_json,
+                               &m_q_shards,     &m_out_sent,      &m_out_connected, &m_reconnects};
     struct event *sigint = NULL, *sigterm = NULL, *timer = NULL;
     struct timeval tv = {0, 200000};
     int rc, nstarted;

@@ -30,31 +30,31 @@
 /* The aggregator's configuration; cmd/aggregator.c holds the table (keys,
  * defaults, limits, help) that fills it. */
 struct fv_agg_cfg {
-    char *listen_address;          /* listenAddress, HOST[:PORT] */
-    char *transports;              /* aggregatorTransportProtocol: tls|tcp|udp, or a list */
-    char *aggregator_address;      /* flowAggregatorAddress: SAN of the generated cert */
-    uint64_t active_ms;            /* activeFlowRecordTimeout */
-    uint64_t inactive_ms;          /* inactiveFlowRecordTimeout */
-    uint64_t corr_wait_ms;         /* correlationWait; 0 = 2 x active */
-    uint32_t max_flows;            /* maxFlows */
-    bool pod_labels;               /* recordContents.podLabels */
-    char *tls_dir;                 /* tls.dir: generated material */
-    bool tls_generate;             /* tls.generate */
+    char *listen_address;              /* listenAddress, HOST[:PORT] */
+    char *transports;                  /* aggregatorTransportProtocol: tls|tcp|udp, or a list */
+    char *aggregator_address;          /* flowAggregatorAddress: SAN of the generated cert */
+    uint64_t active_ms;                /* activeFlowRecordTimeout */
+    uint64_t inactive_ms;              /* inactiveFlowRecordTimeout */
+    uint64_t corr_wait_ms;             /* correlationWait; 0 = 2 x active */
+    uint32_t max_flows;                /* maxFlows */
+    bool pod_labels;                   /* recordContents.podLabels */
+    char *tls_dir;                     /* tls.dir: generated material */
+    bool tls_generate;                 /* tls.generate */
     char *tls_ca, *tls_cert, *tls_key; /* tls.caCert, tls.serverCert, tls.serverKey */
-    uint32_t api_port;             /* apiServer.apiPort */
-    char *api_bind;                /* apiServer.bindAddress */
-    char *api_token_file;          /* apiServer.tokenFile */
-    char *api_tls_cert, *api_tls_key; /* apiServer.tlsCert, apiServer.tlsKey */
-    bool fc_enable;                /* flowCollector.enable */
-    char *fc_address;              /* flowCollector.address */
-    uint32_t fc_domain;            /* flowCollector.observationDomainID; 0 = derived */
-    char *fc_format;               /* flowCollector.recordFormat: IPFIX | JSON */
-    uint32_t fc_mtu;               /* flowCollector.udpMessageSize */
-    char *inventory_file;          /* inventory.file */
-    uint32_t workers;              /* workers: shards; 0 = one per CPU */
-    uint32_t queue_records;        /* outputQueueSize */
-    bool ch_enable;                /* clickHouse.enable (storage: not in this release) */
-    int log_level;                 /* logLevel */
+    uint32_t api_port;                 /* apiServer.apiPort */
+    char *api_bind;                    /* apiServer.bindAddress */
+    char *api_token_file;              /* apiServer.tokenFile */
+    char *api_tls_cert, *api_tls_key;  /* apiServer.tlsCert, apiServer.tlsKey */
+    bool fc_enable;                    /* flowCollector.enable */
+    char *fc_address;                  /* flowCollector.address */
+    uint32_t fc_domain;                /* flowCollector.observationDomainID; 0 = derived */
+    char *fc_format;                   /* flowCollector.recordFormat: IPFIX | JSON */
+    uint32_t fc_mtu;                   /* flowCollector.udpMessageSize */
+    char *inventory_file;              /* inventory.file */
+    uint32_t workers;                  /* workers: shards; 0 = one per CPU */
+    uint32_t queue_records;            /* outputQueueSize */
+    bool ch_enable;                    /* clickHouse.enable (storage: not in this release) */
+    int log_level;                     /* logLevel */
 };
 
 /* Runs until *stop becomes non-zero; then exports what the tables hold

@@ -50,24 +50,24 @@ enum {
 
 struct flow {
     struct fv_agg_key key;
-    uint32_t hash, next;                 /* bucket chain; next is also the free list */
-    uint32_t start, end;                 /* flowStartSeconds (min), flowEndSeconds (max) */
-    uint32_t end_side[2];                /* last flowEndSeconds per side */
-    uint32_t active_dl, inactive_dl;     /* ticks */
-    uint32_t corr_dl, due;               /* correlation deadline; tick of the heap entry */
-    uint32_t digest[2];                  /* identity digest of each side's last record */
-    uint64_t base[4];                    /* common totals at the last export */
-    uint64_t side_tot[2][4];             /* latest totals per side */
-    uint64_t side_delta[2][4];           /* deltas per side since the last export */
-    uint64_t thr[2][2];                  /* [side][forward, reverse] bits/s */
-    uint32_t str[FV_AGG_STR_COUNT];      /* interned strings */
-    uint32_t cip;                        /* interned ClusterIP bytes (16), 0 = none */
-    uint16_t svc_port;                   /* destinationServicePort */
-    uint16_t exporter;                   /* last exporter index */
-    uint8_t end_reason, flow_type;       /* flowEndReason, flowType */
-    uint8_t in_type, in_action;          /* ingress policy type, action */
-    uint8_t eg_type, eg_action;          /* egress policy type, action */
-    uint16_t flags;                      /* F_* */
+    uint32_t hash, next;             /* bucket chain; next is also the free list */
+    uint32_t start, end;             /* flowStartSeconds (min), flowEndSeconds (max) */
+    uint32_t end_side[2];            /* last flowEndSeconds per side */
+    uint32_t active_dl, inactive_dl; /* ticks */
+    uint32_t corr_dl, due;           /* correlation deadline; tick of the heap entry */
+    uint32_t digest[2];              /* identity digest of each side's last record */
+    uint64_t base[4];                /* common totals at the last export */
+    uint64_t side_tot[2][4];         /* latest totals per side */
+    uint64_t side_delta[2][4];       /* deltas per side since the last export */
+    uint64_t thr[2][2];              /* [side][forward, reverse] bits/s */
+    uint32_t str[FV_AGG_STR_COUNT];  /* interned strings */
+    uint32_t cip;                    /* interned ClusterIP bytes (16), 0 = none */
+    uint16_t svc_port;               /* destinationServicePort */
+    uint16_t exporter;               /* last exporter index */
+    uint8_t end_reason, flow_type;   /* flowEndReason, flowType */
+    uint8_t in_type, in_action;      /* ingress policy type, action */
+    uint8_t eg_type, eg_action;      /* egress policy type, action */
+    uint16_t flags;                  /* F_* */
 };
 
 struct heap_ent {
@@ -79,7 +79,7 @@ struct fv_ftab {
     uint32_t active_t, inactive_t, corr_t, retry_t; /* in ticks */
     struct flow **slabs;
     uint32_t nslabs, slabs_cap;
-    uint32_t free_head;  /* free list through next; 0 = empty */
+    uint32_t free_head; /* free list through next; 0 = empty */
     uint32_t *buckets;
     uint32_t bmask;
     struct heap_ent *heap;
@@ -99,6 +99,9 @@ static uint32_t ticks(uint64_t ms)
 {
     return (uint32_t)((ms + TICK_MS - 1) / TICK_MS);
 }
+
+/* key_hash reads the key as five words, which the padding makes exact. */
+_Static_assert(sizeof(struct fv_agg_key) == 40, "struct fv_agg_key must be 40 bytes");
 
 static uint32_t key_hash(const struct fv_agg_key *k)
 {
@@ -395,12 +398,15 @@ static int export_flow(struct fv_ftab *t, uint32_t idx, fv_ftab_emit_fn emit, vo
         f->base[i] = max64(f->side_tot[0][i], f->side_tot[1][i]);
     memset(f->side_delta, 0, sizeof(f->side_delta));
     memset(f->thr, 0, sizeof(f->thr));
-    f->flags &= (uint16_t)~(F_DIRTY | F_PENDING);
+    f->flags &= (uint16_t) ~(F_DIRTY | F_PENDING);
     t->st.exported++;
     return 0;
 }
 
-/* The tick at which f next needs attention. */
+/* The tick at which f next needs attention; always after now.  A flow
+ * whose export was refused has an active deadline that has passed: it is
+ * due again after the retry interval, not at once (which would make
+ * fv_ftab_expire() spin on a refusing emitter). */
 static uint32_t next_due(const struct fv_ftab *t, const struct flow *f, uint32_t now)
 {
     uint32_t due = f->inactive_dl;
@@ -409,9 +415,9 @@ static uint32_t next_due(const struct fv_ftab *t, const struct flow *f, uint32_t
         due = f->active_dl;
     if (!(f->flags & F_COMPLETE) && f->corr_dl < due)
         due = f->corr_dl;
-    if ((f->flags & F_PENDING) && now + t->retry_t < due)
+    if ((f->flags & F_PENDING) && (due <= now || now + t->retry_t < due))
         due = now + t->retry_t;
-    return due;
+    return due > now ? due : now + 1;
 }
 
 static void mark_uncorrelated(struct fv_ftab *t, struct flow *f)
@@ -473,21 +479,27 @@ static bool needs_correlation(const struct flow *f)
            f->eg_action != FV_ACTION_REJECT && f->in_action != FV_ACTION_REJECT;
 }
 
+/* Replaces string i of f with the record's when that is non-empty. */
+static void merge_str(struct fv_ftab *t, struct flow *f, const struct fv_agg_in *in, int i)
+{
+    const char *s = fv_agg_in_str(in, (enum fv_agg_str)i);
+    uint32_t cur = f->str[i];
+
+    if (in->str_len[i] == 0)
+        return;
+    if (cur && fv_strpool_len(&t->pool, cur) == in->str_len[i] &&
+        memcmp(fv_strpool_get(&t->pool, cur), s, in->str_len[i]) == 0)
+        return;
+    f->str[i] = fv_strpool_ref(&t->pool, s, in->str_len[i]);
+    fv_strpool_unref(&t->pool, cur);
+}
+
 static void merge_identity(struct fv_ftab *t, struct flow *f, const struct fv_agg_in *in)
 {
     static const uint8_t zero[16];
 
-    for (int i = 0; i < FV_AGG_STR_COUNT; i++) {
-        if (in->str_len[i] == 0)
-            continue;
-        const char *s = fv_agg_in_str(in, (enum fv_agg_str)i);
-        uint32_t cur = f->str[i];
-        if (cur && fv_strpool_len(&t->pool, cur) == in->str_len[i] &&
-            memcmp(fv_strpool_get(&t->pool, cur), s, in->str_len[i]) == 0)
-            continue;
-        f->str[i] = fv_strpool_ref(&t->pool, s, in->str_len[i]);
-        fv_strpool_unref(&t->pool, cur);
-    }
+    for (int i = 0; i < FV_AGG_STR_COUNT; i++)
+        merge_str(t, f, in, i);
     if (memcmp(in->cluster_ip, zero, 16) != 0) {
         uint32_t cur = f->cip;
         f->cip = fv_strpool_ref(&t->pool, (const char *)in->cluster_ip, 16);
@@ -525,6 +537,33 @@ static bool is_stale(const struct flow *f, int side, const struct fv_agg_in *in)
 static uint64_t rate(uint64_t now_total, uint64_t prev_total, uint32_t dt)
 {
     return now_total > prev_total ? (now_total - prev_total) * 8 / dt : 0;
+}
+
+/* Adds a (not stale) record's counters, times and throughputs to its side. */
+static void add_counters(struct flow *f, int side, const struct fv_agg_in *in)
+{
+    /* Throughput of this side over the time its report covers. */
+    if (f->flags & (F_SEEN_SRC << side)) {
+        uint32_t dt = in->flow_end > f->end_side[side] ? in->flow_end - f->end_side[side] : 0;
+        if (dt) {
+            f->thr[side][0] = rate(in->ctr[FV_AGG_OCT_TOTAL], f->side_tot[side][1], dt);
+            f->thr[side][1] = rate(in->ctr[FV_AGG_ROCT_TOTAL], f->side_tot[side][3], dt);
+        }
+    } else {
+        uint32_t dt = in->flow_end > in->flow_start ? in->flow_end - in->flow_start : 0;
+        f->thr[side][0] = dt ? in->ctr[FV_AGG_OCT_TOTAL] * 8 / dt : 0;
+        f->thr[side][1] = dt ? in->ctr[FV_AGG_ROCT_TOTAL] * 8 / dt : 0;
+    }
+    for (int i = 0; i < 4; i++) {
+        f->side_tot[side][i] = in->ctr[tot_ctr[i]];
+        f->side_delta[side][i] += in->ctr[delta_ctr[i]];
+    }
+    if (in->flow_start && (f->start == 0 || in->flow_start < f->start))
+        f->start = in->flow_start;
+    if (in->flow_end > f->end)
+        f->end = in->flow_end;
+    if (in->flow_end > f->end_side[side])
+        f->end_side[side] = in->flow_end;
 }
 
 static uint32_t new_flow(struct fv_ftab *t, const struct fv_agg_in *in, uint32_t h, uint32_t now)
@@ -569,10 +608,10 @@ int fv_ftab_apply(struct fv_ftab *t, const struct fv_agg_in *in, uint64_t now_ms
     struct flow *f;
     int side = (in->str_len[FV_AGG_SRC_POD] == 0 && in->str_len[FV_AGG_DST_POD] != 0) ? 1 : 0;
     uint16_t was_complete;
+    bool merged = false;
 
     if (idx == 0) {
-        if (t->cfg.max_flows && t->st.flows >= t->cfg.max_flows &&
-            evict_one(t, emit, ctx) < 0) {
+        if (t->cfg.max_flows && t->st.flows >= t->cfg.max_flows && evict_one(t, emit, ctx) < 0) {
             t->st.dropped++;
             return -FV_ELIMIT;
         }
@@ -588,50 +627,42 @@ int fv_ftab_apply(struct fv_ftab *t, const struct fv_agg_in *in, uint64_t now_ms
         return 1;
     }
     t->st.records++;
+    /* News is what a collector would want a row for: a new side, grown
+     * counters, a changed identity or the end of the flow.  A report that
+     * only moves flowEnd (an agent's idle report) updates the flow but does
+     * not by itself cause a zero-delta export. */
+    bool news = !(f->flags & (F_SEEN_SRC << side)) || f->digest[side] != in->ident_hash ||
+                (in->end_reason == FV_END_OF_FLOW && f->end_reason != FV_END_OF_FLOW);
+    for (int i = 0; i < 4 && !news; i++)
+        news = in->ctr[tot_ctr[i]] > f->side_tot[side][i] || in->ctr[delta_ctr[i]] > 0;
     if (!(f->flags & (F_SEEN_SRC << side)) || f->digest[side] != in->ident_hash) {
         merge_identity(t, f, in);
         f->digest[side] = in->ident_hash;
+    } else {
+        /* The identity is this side's last one, but tcpState comes from
+         * the latest record, whichever side sent the one before. */
+        merge_str(t, f, in, FV_AGG_TCP_STATE);
     }
 
-    /* Throughput of this side over the time its report covers. */
-    if (f->flags & (F_SEEN_SRC << side)) {
-        uint32_t dt = in->flow_end > f->end_side[side] ? in->flow_end - f->end_side[side] : 0;
-        if (dt) {
-            f->thr[side][0] = rate(in->ctr[FV_AGG_OCT_TOTAL], f->side_tot[side][1], dt);
-            f->thr[side][1] = rate(in->ctr[FV_AGG_ROCT_TOTAL], f->side_tot[side][3], dt);
-        }
-    } else {
-        uint32_t dt = in->flow_end > in->flow_start ? in->flow_end - in->flow_start : 0;
-        f->thr[side][0] = dt ? in->ctr[FV_AGG_OCT_TOTAL] * 8 / dt : 0;
-        f->thr[side][1] = dt ? in->ctr[FV_AGG_ROCT_TOTAL] * 8 / dt : 0;
-    }
-    for (int i = 0; i < 4; i++) {
-        f->side_tot[side][i] = in->ctr[tot_ctr[i]];
-        f->side_delta[side][i] += in->ctr[delta_ctr[i]];
-    }
-    if (in->flow_start && (f->start == 0 || in->flow_start < f->start))
-        f->start = in->flow_start;
-    if (in->flow_end > f->end)
-        f->end = in->flow_end;
-    if (in->flow_end > f->end_side[side])
-        f->end_side[side] = in->flow_end;
+    add_counters(f, side, in);
     if (f->end_reason != FV_END_OF_FLOW)
         f->end_reason = in->end_reason;
     f->exporter = in->exporter;
     f->flags = (uint16_t)((f->flags & ~F_LAST_DST) | (side ? F_LAST_DST : 0));
-    f->flags |= (uint16_t)(F_DIRTY | (F_SEEN_SRC << side));
+    f->flags |= (uint16_t)((news ? F_DIRTY : 0) | (F_SEEN_SRC << side));
     f->inactive_dl = now + t->inactive_t;
 
     was_complete = f->flags & F_COMPLETE;
     if (!needs_correlation(f)) {
         f->flags |= F_COMPLETE;
-    } else if ((f->flags & F_SEEN_SRC) && (f->flags & F_SEEN_DST) &&
-               !(f->flags & F_CORRELATED)) {
+    } else if ((f->flags & F_SEEN_SRC) && (f->flags & F_SEEN_DST) && !(f->flags & F_CORRELATED)) {
         f->flags |= F_COMPLETE | F_CORRELATED;
         t->st.correlated++;
+        merged = true;
     }
-    if ((f->flags & F_COMPLETE) &&
-        (!was_complete || (in->end_reason == FV_END_OF_FLOW)))
+    /* Prompt: just complete, just correlated (also after going out alone
+     * at the correlation wait), or ended. */
+    if ((f->flags & F_COMPLETE) && (!was_complete || merged || in->end_reason == FV_END_OF_FLOW))
         enqueue_ready(t, idx);
     return 0;
 }
@@ -641,27 +672,31 @@ int fv_ftab_apply(struct fv_ftab *t, const struct fv_agg_in *in, uint64_t now_ms
 void fv_ftab_expire(struct fv_ftab *t, uint64_t now_ms, fv_ftab_emit_fn emit, void *ctx)
 {
     uint32_t now = ticks(now_ms);
-    uint32_t n = t->rn, kept = 0;
+    uint32_t n = t->rn;
 
-    /* Prompt exports first.  Refused ones stay queued for the next tick. */
+    /* Prompt exports first.  A refused one leaves the queue and is retried
+     * through the heap after retry_t, like any other refused export. */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t idx = t->ready[i];
         struct flow *f = F(t, idx);
         if (!(f->flags & F_USED) || !(f->flags & F_READY))
             continue;
+        f->flags &= (uint16_t)~F_READY;
         if ((f->flags & F_DIRTY) && export_flow(t, idx, emit, ctx) < 0) {
-            t->ready[kept++] = idx;
+            if (f->due <= now || now + t->retry_t < f->due)
+                heap_push(t, idx, now + t->retry_t);
             continue;
         }
-        f->flags &= (uint16_t)~F_READY;
         f->active_dl = now + t->active_t;
         /* Waiting for correlation, its heap entry may be later than this. */
         if (f->active_dl < f->due)
             heap_push(t, idx, f->active_dl);
     }
-    /* Entries appended during this pass (none today) would sit after n. */
-    memmove(t->ready + kept, t->ready + n, (size_t)(t->rn - n) * sizeof(*t->ready));
-    t->rn = kept + (t->rn - n);
+    /* Entries appended during this pass (none today) would sit after n.
+     * (memmove must not see the NULL of a queue never used, even for 0.) */
+    if (t->rn > n)
+        memmove(t->ready, t->ready + n, (size_t)(t->rn - n) * sizeof(*t->ready));
+    t->rn -= n;
 
     while (t->hn && t->heap[0].due <= now) {
         struct heap_ent top = t->heap[0];

@@ -41,7 +41,7 @@
  * early and evicted; if even that is refused, the new record is dropped
  * and counted.
  *
- * Memory: one 376-byte entry per flow in slabs, plus a bucket and a heap
+ * Memory: one 352-byte entry per flow in slabs, plus a bucket and a heap
  * slot; strings are interned per table with reference counts.
  *
  *     struct fv_ftab *t;
@@ -61,11 +61,11 @@
 #include "aggregator/record.h"
 
 struct fv_ftab_cfg {
-    uint32_t active_ms;       /* activeFlowRecordTimeout */
-    uint32_t inactive_ms;     /* inactiveFlowRecordTimeout */
-    uint32_t corr_wait_ms;    /* correlation wait; 0 = 2 x active_ms */
-    uint32_t max_flows;       /* 0 = unbounded */
-    uint32_t retry_ms;        /* after a refused export; 0 = 1000 */
+    uint32_t active_ms;    /* activeFlowRecordTimeout */
+    uint32_t inactive_ms;  /* inactiveFlowRecordTimeout */
+    uint32_t corr_wait_ms; /* correlation wait; 0 = 2 x active_ms */
+    uint32_t max_flows;    /* 0 = unbounded */
+    uint32_t retry_ms;     /* after a refused export; 0 = 1000 */
     /* Resolves an exporter index of fv_agg_in into the record's original
      * exporter fields; NULL leaves them zero. */
     void (*exporter)(void *ctx, uint16_t idx, struct fv_agg_rec *rec);
@@ -77,18 +77,18 @@ struct fv_ftab_cfg {
 typedef int (*fv_ftab_emit_fn)(void *ctx, const struct fv_agg_rec *rec);
 
 struct fv_ftab_stats {
-    uint64_t flows;          /* flows in the table now */
-    uint64_t records;        /* records applied */
-    uint64_t stale;          /* records ignored as stale */
-    uint64_t correlated;     /* flows whose two halves were merged */
-    uint64_t uncorrelated;   /* flows exported alone after the correlation wait */
-    uint64_t exported;       /* records emitted */
-    uint64_t refused;        /* emits refused (retried later) */
-    uint64_t evicted;        /* flows exported early because of max_flows */
-    uint64_t dropped;        /* records dropped: table full and eviction refused */
-    uint64_t expired;        /* flows deleted at their inactive deadline */
-    uint64_t strings;        /* distinct strings interned */
-    uint64_t memory;         /* bytes held by the table */
+    uint64_t flows;        /* flows in the table now */
+    uint64_t records;      /* records applied */
+    uint64_t stale;        /* records ignored as stale */
+    uint64_t correlated;   /* flows whose two halves were merged */
+    uint64_t uncorrelated; /* flows exported alone after the correlation wait */
+    uint64_t exported;     /* records emitted */
+    uint64_t refused;      /* emits refused (retried later) */
+    uint64_t evicted;      /* flows exported early because of max_flows */
+    uint64_t dropped;      /* records dropped: table full and eviction refused */
+    uint64_t expired;      /* flows deleted at their inactive deadline */
+    uint64_t strings;      /* distinct strings interned */
+    uint64_t memory;       /* bytes held by the table */
 };
 
 struct fv_ftab;
@@ -114,8 +114,8 @@ struct fv_ftab_filter {
     bool has_src, has_dst;
     uint8_t src[16], dst[16]; /* with v6 telling the family */
     bool src_v6, dst_v6;
-    int proto;                /* -1 = any */
-    int sport, dport;         /* -1 = any */
+    int proto;        /* -1 = any */
+    int sport, dport; /* -1 = any */
 };
 
 /* Calls fn for every flow matching f (its current state, as it would be

@@ -170,5 +170,5 @@ static void jfree(void *tp)
     free(j);
 }
 
-const struct fv_sender_ops fv_jsonout_ops = {jconnect, jconnected, jadd,  jflush,
+const struct fv_sender_ops fv_jsonout_ops = {jconnect, jconnected, jadd, jflush,
                                              jcheck,   jsent,      jfree};

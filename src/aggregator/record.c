@@ -143,8 +143,8 @@ int fv_agg_rec_json_fields(const struct fv_agg_templates *t, const struct fv_agg
     return fv_ipfix_fmt_json_record(out, &r, values);
 }
 
-int fv_agg_rec_json(const struct fv_agg_templates *t, const struct fv_agg_rec *rec,
-                    uint64_t now_s, struct fv_sbuf *out)
+int fv_agg_rec_json(const struct fv_agg_templates *t, const struct fv_agg_rec *rec, uint64_t now_s,
+                    struct fv_sbuf *out)
 {
     char ts[32];
 
@@ -161,11 +161,11 @@ int fv_agg_rec_json(const struct fv_agg_templates *t, const struct fv_agg_rec *r
 
 #define STR_FIELD(m) offsetof(struct fv_agg_rec, m)
 static const size_t str_fields[] = {
-    STR_FIELD(a.src_pod),   STR_FIELD(a.src_ns),        STR_FIELD(a.src_node),
-    STR_FIELD(a.dst_pod),   STR_FIELD(a.dst_ns),        STR_FIELD(a.dst_node),
+    STR_FIELD(a.src_pod),       STR_FIELD(a.src_ns),    STR_FIELD(a.src_node),
+    STR_FIELD(a.dst_pod),       STR_FIELD(a.dst_ns),    STR_FIELD(a.dst_node),
     STR_FIELD(a.svc_port_name), STR_FIELD(a.in_policy), STR_FIELD(a.in_policy_ns),
-    STR_FIELD(a.in_rule),   STR_FIELD(a.eg_policy),     STR_FIELD(a.eg_policy_ns),
-    STR_FIELD(a.eg_rule),   STR_FIELD(a.tcp_state),     STR_FIELD(src_labels),
+    STR_FIELD(a.in_rule),       STR_FIELD(a.eg_policy), STR_FIELD(a.eg_policy_ns),
+    STR_FIELD(a.eg_rule),       STR_FIELD(a.tcp_state), STR_FIELD(src_labels),
     STR_FIELD(dst_labels),
 };
 #define NSTR (sizeof(str_fields) / sizeof(str_fields[0]))
@@ -219,12 +219,12 @@ enum slot {
     S_SPORT,
     S_DPORT,
     S_PROTO,
-    S_CTR,                            /* + enum fv_agg_ctr */
+    S_CTR, /* + enum fv_agg_ctr */
     S_SRC4 = S_CTR + FV_AGG_CTR_COUNT,
     S_DST4,
     S_SRC6,
     S_DST6,
-    S_STR,                            /* + enum fv_agg_str */
+    S_STR, /* + enum fv_agg_str */
     S_SVC_PORT = S_STR + FV_AGG_STR_COUNT,
     S_IN_TYPE,
     S_IN_ACTION,
@@ -240,52 +240,92 @@ static uint8_t slot_of(const struct fv_ipfix_field *f)
 {
     if (f->pen == FV_PEN_IANA) {
         switch (f->id) {
-        case 150: return S_START;
-        case 151: return S_END;
-        case 136: return S_REASON;
-        case 7: return S_SPORT;
-        case 11: return S_DPORT;
-        case 4: return S_PROTO;
-        case 86: return S_CTR + FV_AGG_PKT_TOTAL;
-        case 85: return S_CTR + FV_AGG_OCT_TOTAL;
-        case 2: return S_CTR + FV_AGG_PKT_DELTA;
-        case 1: return S_CTR + FV_AGG_OCT_DELTA;
-        case 8: return S_SRC4;
-        case 12: return S_DST4;
-        case 27: return S_SRC6;
-        case 28: return S_DST6;
+        case 150:
+            return S_START;
+        case 151:
+            return S_END;
+        case 136:
+            return S_REASON;
+        case 7:
+            return S_SPORT;
+        case 11:
+            return S_DPORT;
+        case 4:
+            return S_PROTO;
+        case 86:
+            return S_CTR + FV_AGG_PKT_TOTAL;
+        case 85:
+            return S_CTR + FV_AGG_OCT_TOTAL;
+        case 2:
+            return S_CTR + FV_AGG_PKT_DELTA;
+        case 1:
+            return S_CTR + FV_AGG_OCT_DELTA;
+        case 8:
+            return S_SRC4;
+        case 12:
+            return S_DST4;
+        case 27:
+            return S_SRC6;
+        case 28:
+            return S_DST6;
         }
     } else if (f->pen == FV_PEN_REVERSE) {
         switch (f->id) {
-        case 86: return S_CTR + FV_AGG_RPKT_TOTAL;
-        case 85: return S_CTR + FV_AGG_ROCT_TOTAL;
-        case 2: return S_CTR + FV_AGG_RPKT_DELTA;
-        case 1: return S_CTR + FV_AGG_ROCT_DELTA;
+        case 86:
+            return S_CTR + FV_AGG_RPKT_TOTAL;
+        case 85:
+            return S_CTR + FV_AGG_ROCT_TOTAL;
+        case 2:
+            return S_CTR + FV_AGG_RPKT_DELTA;
+        case 1:
+            return S_CTR + FV_AGG_ROCT_DELTA;
         }
     } else if (f->pen == FV_PEN_ANTREA) {
         switch (f->id) {
-        case 101: return S_STR + FV_AGG_SRC_POD;
-        case 100: return S_STR + FV_AGG_SRC_NS;
-        case 104: return S_STR + FV_AGG_SRC_NODE;
-        case 103: return S_STR + FV_AGG_DST_POD;
-        case 102: return S_STR + FV_AGG_DST_NS;
-        case 105: return S_STR + FV_AGG_DST_NODE;
-        case 109: return S_STR + FV_AGG_SVC_NAME;
-        case 110: return S_STR + FV_AGG_IN_POLICY;
-        case 111: return S_STR + FV_AGG_IN_POLICY_NS;
-        case 141: return S_STR + FV_AGG_IN_RULE;
-        case 112: return S_STR + FV_AGG_EG_POLICY;
-        case 113: return S_STR + FV_AGG_EG_POLICY_NS;
-        case 142: return S_STR + FV_AGG_EG_RULE;
-        case 136: return S_STR + FV_AGG_TCP_STATE;
-        case 108: return S_SVC_PORT;
-        case 115: return S_IN_TYPE;
-        case 139: return S_IN_ACTION;
-        case 118: return S_EG_TYPE;
-        case 140: return S_EG_ACTION;
-        case 137: return S_FLOW_TYPE;
-        case 106: return S_CIP4;
-        case 107: return S_CIP6;
+        case 101:
+            return S_STR + FV_AGG_SRC_POD;
+        case 100:
+            return S_STR + FV_AGG_SRC_NS;
+        case 104:
+            return S_STR + FV_AGG_SRC_NODE;
+        case 103:
+            return S_STR + FV_AGG_DST_POD;
+        case 102:
+            return S_STR + FV_AGG_DST_NS;
+        case 105:
+            return S_STR + FV_AGG_DST_NODE;
+        case 109:
+            return S_STR + FV_AGG_SVC_NAME;
+        case 110:
+            return S_STR + FV_AGG_IN_POLICY;
+        case 111:
+            return S_STR + FV_AGG_IN_POLICY_NS;
+        case 141:
+            return S_STR + FV_AGG_IN_RULE;
+        case 112:
+            return S_STR + FV_AGG_EG_POLICY;
+        case 113:
+            return S_STR + FV_AGG_EG_POLICY_NS;
+        case 142:
+            return S_STR + FV_AGG_EG_RULE;
+        case 136:
+            return S_STR + FV_AGG_TCP_STATE;
+        case 108:
+            return S_SVC_PORT;
+        case 115:
+            return S_IN_TYPE;
+        case 139:
+            return S_IN_ACTION;
+        case 118:
+            return S_EG_TYPE;
+        case 140:
+            return S_EG_ACTION;
+        case 137:
+            return S_FLOW_TYPE;
+        case 106:
+            return S_CIP4;
+        case 107:
+            return S_CIP6;
         }
     }
     return S_NONE;
@@ -354,36 +394,71 @@ int fv_agg_in_decode(const struct fv_agg_in_map *m, const struct fv_ipfix_value 
             continue;
         }
         switch (s) {
-        case S_START: in->flow_start = (uint32_t)fv_ipfix_value_uint(v); break;
-        case S_END: in->flow_end = (uint32_t)fv_ipfix_value_uint(v); break;
-        case S_REASON: in->end_reason = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_SPORT: in->key.sport = (uint16_t)fv_ipfix_value_uint(v); break;
-        case S_DPORT: in->key.dport = (uint16_t)fv_ipfix_value_uint(v); break;
-        case S_PROTO: in->key.proto = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_SRC4: memcpy(in->key.src, v->p, 4); v4 = true; break;
-        case S_DST4: memcpy(in->key.dst, v->p, 4); break;
-        case S_SRC6: memcpy(in->key.src, v->p, 16); v6 = true; break;
-        case S_DST6: memcpy(in->key.dst, v->p, 16); break;
+        case S_START:
+            in->flow_start = (uint32_t)fv_ipfix_value_uint(v);
+            break;
+        case S_END:
+            in->flow_end = (uint32_t)fv_ipfix_value_uint(v);
+            break;
+        case S_REASON:
+            in->end_reason = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_SPORT:
+            in->key.sport = (uint16_t)fv_ipfix_value_uint(v);
+            break;
+        case S_DPORT:
+            in->key.dport = (uint16_t)fv_ipfix_value_uint(v);
+            break;
+        case S_PROTO:
+            in->key.proto = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_SRC4:
+            memcpy(in->key.src, v->p, 4);
+            v4 = true;
+            break;
+        case S_DST4:
+            memcpy(in->key.dst, v->p, 4);
+            break;
+        case S_SRC6:
+            memcpy(in->key.src, v->p, 16);
+            v6 = true;
+            break;
+        case S_DST6:
+            memcpy(in->key.dst, v->p, 16);
+            break;
         case S_CIP4:
         case S_CIP6:
             memcpy(in->cluster_ip, v->p, v->len);
             h = fnv(h, v->p, v->len);
             break;
-        case S_SVC_PORT: in->svc_port = (uint16_t)fv_ipfix_value_uint(v); break;
-        case S_IN_TYPE: in->in_type = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_IN_ACTION: in->in_action = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_EG_TYPE: in->eg_type = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_EG_ACTION: in->eg_action = (uint8_t)fv_ipfix_value_uint(v); break;
-        case S_FLOW_TYPE: in->flow_type = (uint8_t)fv_ipfix_value_uint(v); break;
+        case S_SVC_PORT:
+            in->svc_port = (uint16_t)fv_ipfix_value_uint(v);
+            break;
+        case S_IN_TYPE:
+            in->in_type = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_IN_ACTION:
+            in->in_action = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_EG_TYPE:
+            in->eg_type = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_EG_ACTION:
+            in->eg_action = (uint8_t)fv_ipfix_value_uint(v);
+            break;
+        case S_FLOW_TYPE:
+            in->flow_type = (uint8_t)fv_ipfix_value_uint(v);
+            break;
         }
     }
     if (!m->usable || (!v4 && !v6))
         return -FV_ERECORD;
     in->key.v6 = v6 && !v4;
     {
-        uint8_t small[8] = {in->in_type, in->in_action, in->eg_type, in->eg_action,
-                            in->flow_type, (uint8_t)(in->svc_port >> 8), (uint8_t)in->svc_port,
-                            0};
+        uint8_t small[8] = {in->in_type,           in->in_action,
+                            in->eg_type,           in->eg_action,
+                            in->flow_type,         (uint8_t)(in->svc_port >> 8),
+                            (uint8_t)in->svc_port, 0};
         h = fnv(h, small, sizeof(small));
     }
     in->ident_hash = h;

@@ -37,12 +37,12 @@
 
 /* The flow key: zero-padded so that it compares and hashes as bytes. */
 struct fv_agg_key {
-    uint8_t src[16];        /* source address; IPv4 in the first 4 bytes */
-    uint8_t dst[16];        /* destination address (post-DNAT) */
-    uint16_t sport, dport;  /* transport ports, host order */
-    uint8_t proto;          /* protocolIdentifier */
-    uint8_t v6;             /* 1 for IPv6 */
-    uint8_t pad[2];         /* always 0 */
+    uint8_t src[16];       /* source address; IPv4 in the first 4 bytes */
+    uint8_t dst[16];       /* destination address (post-DNAT) */
+    uint16_t sport, dport; /* transport ports, host order */
+    uint8_t proto;         /* protocolIdentifier */
+    uint8_t v6;            /* 1 for IPv6 */
+    uint8_t pad[2];        /* always 0 */
 };
 
 /* Strings of an agent record, in one array so they can be handled alike. */
@@ -90,17 +90,17 @@ enum fv_agg_ctr {
 /* One agent record. */
 struct fv_agg_in {
     struct fv_agg_key key;
-    uint32_t flow_start, flow_end;   /* seconds */
-    uint8_t end_reason;              /* flowEndReason */
-    uint8_t flow_type;               /* 0 when the exporter did not say */
-    uint8_t in_type, in_action;      /* ingress policy type and rule action */
-    uint8_t eg_type, eg_action;      /* egress policy type and rule action */
-    uint16_t svc_port;               /* destinationServicePort */
-    uint8_t cluster_ip[16];          /* destinationClusterIPv4/v6; zero when none */
-    uint64_t ctr[FV_AGG_CTR_COUNT];  /* as received */
-    uint16_t exporter;               /* index in the aggregator's exporter table */
-    uint32_t ident_hash;             /* digest of strings, policy and service fields */
-    const char *blob;                /* the strings, borrowed */
+    uint32_t flow_start, flow_end;  /* seconds */
+    uint8_t end_reason;             /* flowEndReason */
+    uint8_t flow_type;              /* 0 when the exporter did not say */
+    uint8_t in_type, in_action;     /* ingress policy type and rule action */
+    uint8_t eg_type, eg_action;     /* egress policy type and rule action */
+    uint16_t svc_port;              /* destinationServicePort */
+    uint8_t cluster_ip[16];         /* destinationClusterIPv4/v6; zero when none */
+    uint64_t ctr[FV_AGG_CTR_COUNT]; /* as received */
+    uint16_t exporter;              /* index in the aggregator's exporter table */
+    uint32_t ident_hash;            /* digest of strings, policy and service fields */
+    const char *blob;               /* the strings, borrowed */
     uint16_t str_off[FV_AGG_STR_COUNT];
     uint16_t str_len[FV_AGG_STR_COUNT];
 };
@@ -113,24 +113,24 @@ static inline const char *fv_agg_in_str(const struct fv_agg_in *in, enum fv_agg_
 
 /* One aggregated record. */
 struct fv_agg_rec {
-    struct fv_agent_rec a;                 /* common fields, agent template order */
-    uint64_t side[2][FV_AGG_CTR_COUNT];    /* [0] from source node, [1] from destination */
-    uint32_t end_side[2];                  /* flowEndSecondsFrom{Source,Destination}Node */
-    uint64_t thr, rthr;                    /* throughput, reverseThroughput (bits/s) */
-    uint64_t thr_side[2], rthr_side[2];    /* ...From{Source,Destination}Node */
-    const char *src_labels, *dst_labels;   /* JSON objects; used when labels are on */
-    uint8_t exporter[16];                  /* original exporter address */
-    bool exporter_v6;                      /* ...is IPv6 (else first 4 bytes) */
-    uint32_t domain;                       /* originalObservationDomainId */
-    bool correlated;                       /* both halves were merged (not exported) */
+    struct fv_agent_rec a;               /* common fields, agent template order */
+    uint64_t side[2][FV_AGG_CTR_COUNT];  /* [0] from source node, [1] from destination */
+    uint32_t end_side[2];                /* flowEndSecondsFrom{Source,Destination}Node */
+    uint64_t thr, rthr;                  /* throughput, reverseThroughput (bits/s) */
+    uint64_t thr_side[2], rthr_side[2];  /* ...From{Source,Destination}Node */
+    const char *src_labels, *dst_labels; /* JSON objects; used when labels are on */
+    uint8_t exporter[16];                /* original exporter address */
+    bool exporter_v6;                    /* ...is IPv6 (else first 4 bytes) */
+    uint32_t domain;                     /* originalObservationDomainId */
+    bool correlated;                     /* both halves were merged (not exported) */
 };
 
 /* The aggregated templates, built once. */
 struct fv_agg_templates {
-    bool labels;                               /* 143/144 present */
-    struct fv_ipfix_field fields[2][64];       /* [0] IPv4, [1] IPv6 */
-    struct fv_ipfix_template_def def[2];       /* ids 258, 259 */
-    struct fv_ipfix_template *parsed[2];       /* for formatting JSON; owned */
+    bool labels;                         /* 143/144 present */
+    struct fv_ipfix_field fields[2][64]; /* [0] IPv4, [1] IPv6 */
+    struct fv_ipfix_template_def def[2]; /* ids 258, 259 */
+    struct fv_ipfix_template *parsed[2]; /* for formatting JSON; owned */
 };
 
 /* Builds the templates; labels adds 143/144.  0 or -ENOMEM. */
@@ -147,8 +147,8 @@ void fv_agg_rec_encode(struct fv_ipfix_writer *w, const void *arg);
 
 /* Appends {"@timestamp":"<RFC 3339 of now_s>","ipfix":{...}} and a
  * newline.  0 or the sbuf's error. */
-int fv_agg_rec_json(const struct fv_agg_templates *t, const struct fv_agg_rec *rec,
-                    uint64_t now_s, struct fv_sbuf *out);
+int fv_agg_rec_json(const struct fv_agg_templates *t, const struct fv_agg_rec *rec, uint64_t now_s,
+                    struct fv_sbuf *out);
 
 /* Appends the record's fields as one JSON object {"name":value,...}. */
 int fv_agg_rec_json_fields(const struct fv_agg_templates *t, const struct fv_agg_rec *rec,
@@ -165,10 +165,10 @@ void fv_agg_rec_unpack(const void *buf, struct fv_agg_rec *rec);
 /* Maps a template's fields to the slots of fv_agg_in (computed once per
  * template and cached by the caller). */
 struct fv_agg_in_map {
-    uint32_t serial;                       /* template serial this map is for */
-    uint16_t field_count;                  /* = template field count */
-    uint8_t slot[FV_IPFIX_MAX_FIELDS];     /* slot per field, 0 = ignored */
-    bool usable;                           /* has addresses and ports */
+    uint32_t serial;                   /* template serial this map is for */
+    uint16_t field_count;              /* = template field count */
+    uint8_t slot[FV_IPFIX_MAX_FIELDS]; /* slot per field, 0 = ignored */
+    bool usable;                       /* has addresses and ports */
 };
 void fv_agg_in_map_build(struct fv_agg_in_map *m, const struct fv_ipfix_template *t);
 

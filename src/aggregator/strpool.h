@@ -32,10 +32,10 @@ struct fv_strpool {
     uint32_t n, cap;             /* ids used (incl. freed), allocated */
     uint32_t *free_ids;          /* ids to reuse */
     uint32_t nfree, free_cap;
-    uint32_t *index;             /* open addressing: id per slot, 0 = empty */
-    uint32_t mask;               /* index size - 1 */
-    uint32_t live;               /* strings held */
-    uint64_t bytes;              /* string bytes held */
+    uint32_t *index; /* open addressing: id per slot, 0 = empty */
+    uint32_t mask;   /* index size - 1 */
+    uint32_t live;   /* strings held */
+    uint64_t bytes;  /* string bytes held */
 };
 
 int fv_strpool_init(struct fv_strpool *p);

@@ -30,17 +30,17 @@
 #include <stdint.h>
 
 struct fv_spsc {
-    uint8_t *buf;             /* cap bytes, owned */
-    size_t cap;               /* a power of two */
-    _Atomic uint64_t head;    /* consumer position (bytes ever popped) */
-    _Atomic uint64_t tail;    /* producer position (bytes ever committed) */
-    uint64_t ptail;           /* producer's private position (reserved) */
-    uint64_t chead;           /* consumer's private position */
-    _Atomic int sleeping;     /* the consumer waits in fv_spsc_wait */
-    _Atomic int psleeping;    /* the producer waits in fv_spsc_wait_space */
-    pthread_mutex_t lock;     /* for the condition variables only */
-    pthread_cond_t cond;      /* consumer wake-up */
-    pthread_cond_t pcond;     /* producer wake-up */
+    uint8_t *buf;          /* cap bytes, owned */
+    size_t cap;            /* a power of two */
+    _Atomic uint64_t head; /* consumer position (bytes ever popped) */
+    _Atomic uint64_t tail; /* producer position (bytes ever committed) */
+    uint64_t ptail;        /* producer's private position (reserved) */
+    uint64_t chead;        /* consumer's private position */
+    _Atomic int sleeping;  /* the consumer waits in fv_spsc_wait */
+    _Atomic int psleeping; /* the producer waits in fv_spsc_wait_space */
+    pthread_mutex_t lock;  /* for the condition variables only */
+    pthread_cond_t cond;   /* consumer wake-up */
+    pthread_cond_t pcond;  /* producer wake-up */
 };
 
 /* cap is rounded up to a power of two (at least 4 KiB).  0 or -ENOMEM. */

@@ -68,8 +68,7 @@ static const struct fv_cfg_opt agg_opts[] = {
      NULL, NULL, "An active flow is exported at least this often (when it has news)."},
     {"inactiveFlowRecordTimeout", FV_CFG_DURATION, OFF(inactive_ms, uint64_t), "90s", 1000,
      86400000, NULL, NULL, "A flow without records for this long is exported and forgotten."},
-    {"correlationWait", FV_CFG_DURATION, OFF(corr_wait_ms, uint64_t), "0s", 0, 86400000, NULL,
-     NULL,
+    {"correlationWait", FV_CFG_DURATION, OFF(corr_wait_ms, uint64_t), "0s", 0, 86400000, NULL, NULL,
      "How long one half of an inter-node flow waits for the other before it is exported "
      "alone; 0 = 2 x activeFlowRecordTimeout."},
     {"maxFlows", FV_CFG_U32, OFF(max_flows, uint32_t), "2000000", 1000, 500000000, NULL, NULL,
@@ -104,8 +103,8 @@ static const struct fv_cfg_opt agg_opts[] = {
      NULL, check_address, "The collector: HOST[:PORT][:PROTO]; JSON goes over tcp or udp."},
     {"flowCollector.observationDomainID", FV_CFG_U32, OFF(fc_domain, uint32_t), "0", 0, 0, NULL,
      NULL, "Observation domain id of the IPFIX export."},
-    {"flowCollector.recordFormat", FV_CFG_STRING, OFF(fc_format, char *), "IPFIX", 0, 0, NULL,
-     NULL, "IPFIX, or JSON (one {\"@timestamp\":...,\"ipfix\":{...}} object per line)."},
+    {"flowCollector.recordFormat", FV_CFG_STRING, OFF(fc_format, char *), "IPFIX", 0, 0, NULL, NULL,
+     "IPFIX, or JSON (one {\"@timestamp\":...,\"ipfix\":{...}} object per line)."},
     {"flowCollector.udpMessageSize", FV_CFG_U32, OFF(fc_mtu, uint32_t), "1400", 576, 65000, NULL,
      NULL, "Largest IPFIX message over UDP, in bytes."},
     {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
@@ -132,19 +131,18 @@ static void on_signal(int sig)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: flowvis aggregator [--config FILE] [options]\n\n"
-            "Collects the agents' IPFIX flow records, merges the two halves of inter-node\n"
-            "flows, aggregates per connection (totals, deltas, throughput) and exports the\n"
-            "result to an IPFIX or JSON collector.  Serves /flowrecords, /recordmetrics,\n"
-            "/metrics, /healthz and /readyz on the API port.  Without --config every key\n"
-            "has its default.\n\n"
-            "options:\n"
-            "  -c, --config FILE               aggregator configuration (YAML)\n"
-            "      --check                     validate the configuration and exit\n"
-            "      --print-config yaml|markdown  print every key with its default\n"
-            "  -h, --help                      this help\n\n"
-            "configuration keys:\n");
+    fprintf(out, "usage: flowvis aggregator [--config FILE] [options]\n\n"
+                 "Collects the agents' IPFIX flow records, merges the two halves of inter-node\n"
+                 "flows, aggregates per connection (totals, deltas, throughput) and exports the\n"
+                 "result to an IPFIX or JSON collector.  Serves /flowrecords, /recordmetrics,\n"
+                 "/metrics, /healthz and /readyz on the API port.  Without --config every key\n"
+                 "has its default.\n\n"
+                 "options:\n"
+                 "  -c, --config FILE               aggregator configuration (YAML)\n"
+                 "      --check                     validate the configuration and exit\n"
+                 "      --print-config yaml|markdown  print every key with its default\n"
+                 "  -h, --help                      this help\n\n"
+                 "configuration keys:\n");
     fv_cfg_print(agg_opts, FV_CFG_COUNT(agg_opts), out, FV_CFG_PRINT_TEXT);
 }
 
@@ -156,21 +154,24 @@ static int finish(const char *path, struct fv_agg_cfg *cfg)
         if (strcasecmp(cfg->fc_format, formats[i]) == 0)
             fmt_ok = true;
     if (!fmt_ok) {
-        fprintf(stderr, "flowvis aggregator: %s: flowCollector.recordFormat: '%s' is not IPFIX "
-                        "or JSON\n",
+        fprintf(stderr,
+                "flowvis aggregator: %s: flowCollector.recordFormat: '%s' is not IPFIX "
+                "or JSON\n",
                 path, cfg->fc_format);
         return -1;
     }
     if (cfg->ch_enable) {
-        fprintf(stderr, "flowvis aggregator: %s: clickHouse.enable: ClickHouse storage is not "
-                        "in this release\n",
+        fprintf(stderr,
+                "flowvis aggregator: %s: clickHouse.enable: ClickHouse storage is not "
+                "in this release\n",
                 path);
         return -1;
     }
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
         (cfg->api_tls_cert == NULL) != (cfg->api_tls_key == NULL)) {
-        fprintf(stderr, "flowvis aggregator: %s: a certificate and its key go together "
-                        "(tls.serverCert/tls.serverKey, apiServer.tlsCert/apiServer.tlsKey)\n",
+        fprintf(stderr,
+                "flowvis aggregator: %s: a certificate and its key go together "
+                "(tls.serverCert/tls.serverKey, apiServer.tlsCert/apiServer.tlsKey)\n",
                 path);
         return -1;
     }

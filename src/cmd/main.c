@@ -72,8 +72,8 @@ int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const 
 }
 
 int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
-                       void (*print_usage)(FILE *), bool config_required, int argc,
-                       char **argv, void *cfg, const char **path_out, bool *check_out)
+                       void (*print_usage)(FILE *), bool config_required, int argc, char **argv,
+                       void *cfg, const char **path_out, bool *check_out)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},

@@ -319,9 +319,8 @@ static void ipfix_free(void *tp)
     fv_ipfix_exporter_free(tp);
 }
 
-static const struct fv_sender_ops ipfix_ops = {ipfix_connect, ipfix_connected, ipfix_add,
-                                               ipfix_flush,   ipfix_check,     ipfix_sent,
-                                               ipfix_free};
+static const struct fv_sender_ops ipfix_ops = {
+    ipfix_connect, ipfix_connected, ipfix_add, ipfix_flush, ipfix_check, ipfix_sent, ipfix_free};
 
 int fv_sender_start(const struct fv_sender_cfg *cfg, struct fv_sender **out)
 {

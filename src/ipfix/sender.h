@@ -31,7 +31,7 @@
 
 /* A transport the sender thread drives; every call is on that thread. */
 struct fv_sender_ops {
-    int (*connect)(void *tp);   /* 0 or a negative code */
+    int (*connect)(void *tp); /* 0 or a negative code */
     bool (*connected)(void *tp);
     /* Takes one queued entry: 0, -FV_ELIMIT when this entry can never be
      * sent (it is dropped and counted), other negative codes when the
@@ -45,7 +45,7 @@ struct fv_sender_ops {
 };
 
 struct fv_sender_cfg {
-    struct fv_ipfix_exporter_cfg exporter; /* collector, TLS, domain (IPFIX transport) */
+    struct fv_ipfix_exporter_cfg exporter;            /* collector, TLS, domain (IPFIX transport) */
     const struct fv_ipfix_template_def *const *tmpls; /* templates, borrowed (IPFIX) */
     size_t ntmpl;
     const struct fv_sender_ops *ops; /* NULL = IPFIX over exporter; else this transport */

@@ -57,7 +57,8 @@ int fv_metrics_serve(const struct fv_metrics *reg, const char *address,
 
     if (srv == NULL)
         return -ENOMEM;
-    srv->routes[0] = (struct fv_http_route){"/metrics", fv_metrics_http_handler, (void *)reg, false};
+    srv->routes[0] =
+        (struct fv_http_route){"/metrics", fv_metrics_http_handler, (void *)reg, false};
     srv->routes[1] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
     cfg.routes = srv->routes;
     cfg.nroutes = 2;

@@ -186,8 +186,9 @@ static void rin_seal(struct rin *r)
 {
     struct fv_agg_in *in = &r->in;
     uint32_t h = 2166136261u;
-    uint8_t small[24] = {in->in_type, in->in_action, in->eg_type, in->eg_action, in->flow_type,
-                         (uint8_t)(in->svc_port >> 8), (uint8_t)in->svc_port};
+    uint8_t small[24] = {in->in_type,          in->in_action, in->eg_type,
+                         in->eg_action,        in->flow_type, (uint8_t)(in->svc_port >> 8),
+                         (uint8_t)in->svc_port};
 
     memcpy(small + 8, in->cluster_ip, 16);
     for (int s = 0; s < FV_AGG_STR_COUNT; s++) {
@@ -281,16 +282,25 @@ static struct fv_ftab_stats stats(const struct fv_ftab *t)
     return st;
 }
 
+/* A filter naming all five fields of k. */
+static struct fv_ftab_filter exact(const struct fv_agg_key *k)
+{
+    struct fv_ftab_filter f = {.has_src = true, .has_dst = true, .proto = k->proto};
+
+    f.src_v6 = f.dst_v6 = k->v6;
+    f.sport = k->sport;
+    f.dport = k->dport;
+    memcpy(f.src, k->src, 16);
+    memcpy(f.dst, k->dst, 16);
+    return f;
+}
+
 /* The current state of the flow with key k (fails unless there is one). */
 static struct cap *state_of(struct fv_ftab *t, const struct fv_agg_key *k, struct sink *into)
 {
-    struct fv_ftab_filter f = {.has_src = true, .has_dst = true, .src_v6 = k->v6,
-                               .dst_v6 = k->v6, .proto = k->proto, .sport = k->sport,
-                               .dport = k->dport};
+    struct fv_ftab_filter f = exact(k);
     int before = into->n;
 
-    memcpy(f.src, k->src, 16);
-    memcpy(f.dst, k->dst, 16);
     assert_int_equal(fv_ftab_query(t, &f, 10, emit, into), 1);
     assert_int_equal(into->n, before + 1);
     return &into->rec[before];
@@ -298,12 +308,7 @@ static struct cap *state_of(struct fv_ftab *t, const struct fv_agg_key *k, struc
 
 static bool has_flow(struct fv_ftab *t, const struct fv_agg_key *k)
 {
-    struct fv_ftab_filter f = {.has_src = true, .has_dst = true, .src_v6 = k->v6,
-                               .dst_v6 = k->v6, .proto = k->proto, .sport = k->sport,
-                               .dport = k->dport};
-
-    memcpy(f.src, k->src, 16);
-    memcpy(f.dst, k->dst, 16);
+    struct fv_ftab_filter f = exact(k);
     return fv_ftab_query(t, &f, 0, emit, NULL) == 1;
 }
 
@@ -547,8 +552,10 @@ static void test_counters_and_throughputs_aggregate_per_side_and_in_common(void 
     expire(t, 4000, k);
     assert_int_equal(k->n, 1);
     const struct fv_agg_rec *e = &k->rec[0].r;
-    static const uint64_t side0[FV_AGG_CTR_COUNT] = {300, 30000, 260, 26000, 150, 15000, 130, 13000};
-    static const uint64_t side1[FV_AGG_CTR_COUNT] = {320, 32000, 320, 32000, 160, 16000, 160, 16000};
+    static const uint64_t side0[FV_AGG_CTR_COUNT] = {300, 30000, 260, 26000,
+                                                     150, 15000, 130, 13000};
+    static const uint64_t side1[FV_AGG_CTR_COUNT] = {320, 32000, 320, 32000,
+                                                     160, 16000, 160, 16000};
     for (int i = 0; i < FV_AGG_CTR_COUNT; i++) {
         assert_int_equal(e->side[0][i], side0[i]);
         assert_int_equal(e->side[1][i], side1[i]);
@@ -576,8 +583,8 @@ static void test_counters_and_throughputs_aggregate_per_side_and_in_common(void 
     /* After the export: deltas and throughputs are zero, totals kept. */
     c = state_of(t, &key, q);
     for (int i = 0; i < FV_AGG_CTR_COUNT; i++) {
-        bool total = i == FV_AGG_PKT_TOTAL || i == FV_AGG_OCT_TOTAL ||
-                     i == FV_AGG_RPKT_TOTAL || i == FV_AGG_ROCT_TOTAL;
+        bool total = i == FV_AGG_PKT_TOTAL || i == FV_AGG_OCT_TOTAL || i == FV_AGG_RPKT_TOTAL ||
+                     i == FV_AGG_ROCT_TOTAL;
         assert_int_equal(c->r.side[0][i], total ? side0[i] : 0);
         assert_int_equal(c->r.side[1][i], total ? side1[i] : 0);
     }
@@ -606,8 +613,7 @@ static void test_counters_and_throughputs_aggregate_per_side_and_in_common(void 
     e = &k->rec[1].r;
     static const uint64_t side0b[FV_AGG_CTR_COUNT] = {500, 50000, 200, 20000,
                                                       250, 25000, 100, 10000};
-    static const uint64_t side1b[FV_AGG_CTR_COUNT] = {480, 48000, 160, 16000,
-                                                      240, 24000, 80, 8000};
+    static const uint64_t side1b[FV_AGG_CTR_COUNT] = {480, 48000, 160, 16000, 240, 24000, 80, 8000};
     for (int i = 0; i < FV_AGG_CTR_COUNT; i++) {
         assert_int_equal(e->side[0][i], side0b[i]);
         assert_int_equal(e->side[1][i], side1b[i]);
@@ -630,8 +636,7 @@ static void test_counters_and_throughputs_aggregate_per_side_and_in_common(void 
     assert_int_equal(e->thr, (48000 - 32000) * 8 / 9);
     assert_int_equal(e->rthr, (24000 - 16000) * 8 / 9);
     /* The exported deltas add up to the final totals. */
-    assert_int_equal(k->rec[0].r.a.octets_delta + k->rec[1].r.a.octets_delta,
-                     e->a.octets_total);
+    assert_int_equal(k->rec[0].r.a.octets_delta + k->rec[1].r.a.octets_delta, e->a.octets_total);
     assert_int_equal(k->rec[0].r.a.rev_packets_delta + k->rec[1].r.a.rev_packets_delta,
                      e->a.rev_packets_total);
     assert_int_equal(stats(t).records, 6);
@@ -770,6 +775,37 @@ static void test_no_reexport_without_news_then_export_at_the_next_active_deadlin
     assert_int_equal(k->rec[1].r.a.end_reason, 2);
     assert_int_equal(stats(t).exported, 2);
     assert_int_equal(stats(t).flows, 1);
+    fv_ftab_free(t);
+    free(k);
+}
+
+static void test_idle_report_without_growth_is_not_exported_alone(void **state)
+{
+    struct fv_ftab *t = tab_new(ACTIVE, INACTIVE, 0);
+    struct sink *k = sink_new();
+    struct fv_agg_key key = key4(1, 40000, 200, 443, 6);
+    struct rin r;
+    (void)state;
+
+    local_rec(&r, &key, FV_FLOW_TO_EXTERNAL, S0 + 1, 2);
+    rin_oct(&r, 1000, 1000);
+    assert_int_equal(apply(t, &r, 0, k), 0);
+    expire(t, 0, k);
+    assert_int_equal(k->n, 1);
+    /* The agent's idle report: later end, same totals, zero deltas. */
+    local_rec(&r, &key, FV_FLOW_TO_EXTERNAL, S0 + 20, 1);
+    rin_oct(&r, 1000, 0);
+    assert_int_equal(apply(t, &r, 20000, k), 0);
+    for (uint64_t now = 20000; now <= 60000; now += 100)
+        expire(t, now, k);
+    assert_int_equal(k->calls, 1);
+    assert_int_equal(stats(t).flows, 1);
+    /* It still pushed the inactive deadline back: gone INACTIVE after it,
+     * without another (zero-delta) row. */
+    for (uint64_t now = 60000; now <= 110000; now += 100)
+        expire(t, now, k);
+    assert_int_equal(k->calls, 1);
+    assert_int_equal(stats(t).flows, 0);
     fv_ftab_free(t);
     free(k);
 }
@@ -1498,6 +1534,7 @@ int main(void)
         cmocka_unit_test(test_first_record_throughput_is_zero_when_end_is_not_after_start),
         cmocka_unit_test(test_stale_records_are_ignored_and_counted),
         cmocka_unit_test(test_no_reexport_without_news_then_export_at_the_next_active_deadline),
+        cmocka_unit_test(test_idle_report_without_growth_is_not_exported_alone),
         cmocka_unit_test(test_lone_half_is_exported_once_after_the_correlation_wait),
         cmocka_unit_test(test_inactive_flows_are_exported_if_they_have_news_and_deleted),
         cmocka_unit_test(test_flows_come_out_in_deadline_order),
