@@ -469,7 +469,7 @@ static void reload_inventory(struct agg *a)
     if (!a->have_inv_src)
         return;
     rc = fv_k8s_file_source_poll(&a->inv_src, &fresh);
-    if (rc < 0) {
+    if (rc < 0 && a->inv) {
         FV_LOG_WARN("inventory file=%s: %s (keeping the previous one)", a->cfg->inventory_file,
                     a->inv_src.err);
     } else if (rc == 1) {
@@ -783,11 +783,61 @@ static char *read_token(const char *path)
     return n ? strdup(buf) : NULL;
 }
 
+static bool is_loopback_name(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
+int fv_agg_cfg_check(const struct fv_agg_cfg *c, char *why, size_t n)
+{
+    char list[64], *save = NULL;
+    bool tcp = false, tls = false;
+    struct fv_addr addr;
+
+    snprintf(list, sizeof(list), "%s", c->transports);
+    for (char *t = strtok_r(list, ", ", &save); t; t = strtok_r(NULL, ", ", &save)) {
+        tcp |= strcmp(t, "tcp") == 0;
+        tls |= strcmp(t, "tls") == 0;
+    }
+    if (tcp && tls) {
+        snprintf(why, n,
+                 "aggregatorTransportProtocol: tcp and tls cannot share one port; use "
+                 "udp,tcp or udp,tls");
+        return -1;
+    }
+    if (c->api_port && !is_loopback_name(c->api_bind) &&
+        (c->api_token_file == NULL || c->api_tls_cert == NULL)) {
+        snprintf(why, n,
+                 "apiServer.bindAddress %s is not loopback: set apiServer.tokenFile, "
+                 "apiServer.tlsCert and apiServer.tlsKey to expose the API",
+                 c->api_bind);
+        return -1;
+    }
+    if (c->fc_enable && c->fc_format == FV_AGG_FORMAT_JSON &&
+        fv_addr_parse(c->fc_address, 4739, FV_PROTO_TCP, &addr) == 0 &&
+        addr.proto == FV_PROTO_TLS) {
+        snprintf(why, n, "flowCollector.address: JSON goes over tcp or udp, not tls");
+        return -1;
+    }
+    if ((c->tls_cert == NULL) != (c->tls_key == NULL) ||
+        (c->api_tls_cert == NULL) != (c->api_tls_key == NULL)) {
+        snprintf(why, n,
+                 "a certificate and its key go together (tls.serverCert/tls.serverKey, "
+                 "apiServer.tlsCert/apiServer.tlsKey)");
+        return -1;
+    }
+    if (c->ch_enable) {
+        snprintf(why, n, "clickHouse.enable: ClickHouse storage is not in this release");
+        return -1;
+    }
+    return 0;
+}
+
 static int start_api(struct agg *a)
 {
     const struct fv_agg_cfg *c = a->cfg;
     char addr[300];
-    bool loopback;
     struct fv_http_server_cfg hc = {.address = addr};
     int rc;
 
@@ -797,20 +847,12 @@ static int start_api(struct agg *a)
         snprintf(addr, sizeof(addr), "[%s]:%u", c->api_bind, c->api_port);
     else
         snprintf(addr, sizeof(addr), "%s:%u", c->api_bind, c->api_port);
-    loopback = strncmp(c->api_bind, "127.", 4) == 0 || strcmp(c->api_bind, "::1") == 0 ||
-               strcmp(c->api_bind, "localhost") == 0;
     if (c->api_token_file) {
         a->token = read_token(c->api_token_file);
         if (a->token == NULL) {
             FV_LOG_ERROR("apiServer.tokenFile: cannot read a token from %s", c->api_token_file);
             return -FV_ECONFIG;
         }
-    }
-    if (!loopback && (a->token == NULL || c->api_tls_cert == NULL)) {
-        FV_LOG_ERROR("apiServer.bindAddress %s is not loopback: set apiServer.tokenFile, "
-                     "apiServer.tlsCert and apiServer.tlsKey to expose the API",
-                     c->api_bind);
-        return -FV_ECONFIG;
     }
     a->routes[0] = (struct fv_http_route){"/flowrecords", h_flowrecords, a, false};
     a->routes[1] = (struct fv_http_route){"/recordmetrics", h_recordmetrics, a, false};
@@ -844,12 +886,8 @@ static int start_outputs(struct agg *a)
         FV_LOG_ERROR("flowCollector.address: '%s' is not HOST[:PORT][:PROTO]", c->fc_address);
         return -FV_ECONFIG;
     }
-    if (strcasecmp(c->fc_format, "JSON") == 0) {
+    if (c->fc_format == FV_AGG_FORMAT_JSON) {
         void *tp;
-        if (addr.proto == FV_PROTO_TLS) {
-            FV_LOG_ERROR("flowCollector.address: JSON goes over tcp or udp, not tls");
-            return -FV_ECONFIG;
-        }
         rc = fv_jsonout_new(&addr, &tp);
         if (rc < 0)
             return rc;
@@ -886,11 +924,6 @@ static int start_listeners(struct agg *a)
             return -FV_ECONFIG;
         }
         want[p] = true;
-    }
-    if (want[FV_PROTO_TCP] && want[FV_PROTO_TLS]) {
-        FV_LOG_ERROR("aggregatorTransportProtocol: tcp and tls cannot share one port; "
-                     "use udp,tcp or udp,tls");
-        return -FV_ECONFIG;
     }
     if (fv_addr_parse(c->listen_address, 4739, FV_PROTO_TCP, &lc.addr) < 0) {
         FV_LOG_ERROR("listenAddress: '%s' is not HOST[:PORT]", c->listen_address);
@@ -1004,6 +1037,13 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
     struct timeval tv = {0, 200000};
     int rc, nstarted;
 
+    char why[256];
+
+    if (fv_agg_cfg_check(cfg, why, sizeof(why)) < 0) {
+        FV_LOG_ERROR("%s", why);
+        free(a);
+        return -FV_ECONFIG;
+    }
     if (a == NULL)
         return -ENOMEM;
     a->cfg = cfg;

@@ -25,6 +25,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* The aggregator's configuration; cmd/aggregator.c holds the table (keys,
@@ -48,14 +50,31 @@ struct fv_agg_cfg {
     bool fc_enable;                    /* flowCollector.enable */
     char *fc_address;                  /* flowCollector.address */
     uint32_t fc_domain;                /* flowCollector.observationDomainID; 0 = derived */
-    char *fc_format;                   /* flowCollector.recordFormat: IPFIX | JSON */
+    int fc_format;                     /* flowCollector.recordFormat: FV_AGG_FORMAT_* */
     uint32_t fc_mtu;                   /* flowCollector.udpMessageSize */
     char *inventory_file;              /* inventory.file */
     uint32_t workers;                  /* workers: shards; 0 = one per CPU */
     uint32_t queue_records;            /* outputQueueSize */
     bool ch_enable;                    /* clickHouse.enable (storage: not in this release) */
+    char *ch_database, *ch_url;        /* clickHouse.database, clickHouse.databaseURL */
+    bool ch_debug, ch_compress;        /* clickHouse.debug, clickHouse.compress */
+    uint64_t ch_commit_ms;             /* clickHouse.commitInterval */
     int log_level;                     /* logLevel */
 };
+
+#define FV_AGG_FORMAT_IPFIX 0
+#define FV_AGG_FORMAT_JSON 1
+
+/* Checks what the config table cannot check key by key (keys that only
+ * make sense together).  0, or -1 with a sentence naming the keys in why. */
+int fv_agg_cfg_check(const struct fv_agg_cfg *cfg, char *why, size_t n);
+
+#define FV_AGG_FORMAT_IPFIX 0
+#define FV_AGG_FORMAT_JSON 1
+
+/* Checks what the config table cannot check key by key (keys that only
+ * make sense together).  0, or -1 with a sentence naming the keys in why. */
+int fv_agg_cfg_check(const struct fv_agg_cfg *cfg, char *why, size_t n);
 
 /* Runs until *stop becomes non-zero; then exports what the tables hold
  * and drains the outputs.  Returns 0, or a negative code when it could not

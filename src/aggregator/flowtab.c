@@ -371,6 +371,17 @@ static void build_rec(const struct fv_ftab *t, const struct flow *f, struct fv_a
         r->thr_side[s] = f->thr[s][0];
         r->rthr_side[s] = f->thr[s][1];
     }
+    /* A flow that only one node sees (intra-node, to or from external) is
+     * reported by that node for both ends, as the reference aggregator
+     * does: its FromSourceNode and FromDestinationNode fields are equal. */
+    if (f->flow_type != FV_FLOW_INTER_NODE &&
+        !(f->flags & F_SEEN_DST) != !(f->flags & F_SEEN_SRC)) {
+        int seen = (f->flags & F_SEEN_SRC) ? 0 : 1;
+        memcpy(r->side[1 - seen], r->side[seen], sizeof(r->side[0]));
+        r->end_side[1 - seen] = r->end_side[seen];
+        r->thr_side[1 - seen] = r->thr_side[seen];
+        r->rthr_side[1 - seen] = r->rthr_side[seen];
+    }
     r->thr = f->thr[last][0];
     r->rthr = f->thr[last][1];
     r->src_labels = r->dst_labels = "";

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "base/addr.h"
 #include "base/log.h"
@@ -103,7 +102,7 @@ static const struct fv_cfg_opt agg_opts[] = {
      NULL, check_address, "The collector: HOST[:PORT][:PROTO]; JSON goes over tcp or udp."},
     {"flowCollector.observationDomainID", FV_CFG_U32, OFF(fc_domain, uint32_t), "0", 0, 0, NULL,
      NULL, "Observation domain id of the IPFIX export."},
-    {"flowCollector.recordFormat", FV_CFG_STRING, OFF(fc_format, char *), "IPFIX", 0, 0, NULL, NULL,
+    {"flowCollector.recordFormat", FV_CFG_ENUM, OFF(fc_format, int), "IPFIX", 0, 0, formats, NULL,
      "IPFIX, or JSON (one {\"@timestamp\":...,\"ipfix\":{...}} object per line)."},
     {"flowCollector.udpMessageSize", FV_CFG_U32, OFF(fc_mtu, uint32_t), "1400", 576, 65000, NULL,
      NULL, "Largest IPFIX message over UDP, in bytes."},
@@ -115,8 +114,19 @@ static const struct fv_cfg_opt agg_opts[] = {
     {"outputQueueSize", FV_CFG_U32, OFF(queue_records, uint32_t), "200000", 1000, 10000000, NULL,
      NULL, "Records each output keeps while its collector is unreachable."},
     {"clickHouse.enable", FV_CFG_BOOL, OFF(ch_enable, bool), "false", 0, 0, NULL, NULL,
-     "ClickHouse storage: not in this release (accepted so reference configs load; true is "
-     "an error)."},
+     "ClickHouse storage: not in this release. The clickHouse keys are accepted so that "
+     "reference configs load; true is an error."},
+    {"clickHouse.database", FV_CFG_STRING, OFF(ch_database, char *), "default", 0, 0, NULL, NULL,
+     "Database of the flows table (not used in this release)."},
+    {"clickHouse.databaseURL", FV_CFG_STRING, OFF(ch_url, char *),
+     "tcp://clickhouse-clickhouse.flow-visibility.svc:9000", 0, 0, NULL, NULL,
+     "ClickHouse server (not used in this release)."},
+    {"clickHouse.debug", FV_CFG_BOOL, OFF(ch_debug, bool), "false", 0, 0, NULL, NULL,
+     "Debug logs of the ClickHouse client (not used in this release)."},
+    {"clickHouse.compress", FV_CFG_BOOL, OFF(ch_compress, bool), "true", 0, 0, NULL, NULL,
+     "Compress batches (not used in this release)."},
+    {"clickHouse.commitInterval", FV_CFG_DURATION, OFF(ch_commit_ms, uint64_t), "8s", 1000, 3600000,
+     NULL, NULL, "Interval between batch commits (not used in this release)."},
     {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
      "error, warn, info or debug."},
 };
@@ -148,35 +158,12 @@ static void usage(FILE *out)
 
 static int finish(const char *path, struct fv_agg_cfg *cfg)
 {
-    bool fmt_ok = false;
+    char why[256];
 
-    for (int i = 0; formats[i]; i++)
-        if (strcasecmp(cfg->fc_format, formats[i]) == 0)
-            fmt_ok = true;
-    if (!fmt_ok) {
-        fprintf(stderr,
-                "flowvis aggregator: %s: flowCollector.recordFormat: '%s' is not IPFIX "
-                "or JSON\n",
-                path, cfg->fc_format);
+    if (fv_agg_cfg_check(cfg, why, sizeof(why)) < 0) {
+        fprintf(stderr, "flowvis aggregator: %s: %s\n", path, why);
         return -1;
     }
-    if (cfg->ch_enable) {
-        fprintf(stderr,
-                "flowvis aggregator: %s: clickHouse.enable: ClickHouse storage is not "
-                "in this release\n",
-                path);
-        return -1;
-    }
-    if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL) ||
-        (cfg->api_tls_cert == NULL) != (cfg->api_tls_key == NULL)) {
-        fprintf(stderr,
-                "flowvis aggregator: %s: a certificate and its key go together "
-                "(tls.serverCert/tls.serverKey, apiServer.tlsCert/apiServer.tlsKey)\n",
-                path);
-        return -1;
-    }
-    if (cfg->inactive_ms < 1000 || cfg->active_ms < 1000)
-        return -1;
     return 0;
 }
 

@@ -119,8 +119,9 @@ fvg_assert_fields "to external" "$r" \
     sourcePodName="$FVC_POD_1_1_NAME" sourcePodNamespace=shop sourceNodeName=node-1 \
     destinationPodName= destinationPodNamespace= destinationNodeName= \
     destinationClusterIPv4=0.0.0.0 destinationServicePortName= \
-    flowType=3 tcpState=TIME_WAIT flowEndReason=3 \
-    octetTotalCountFromDestinationNode=0 originalExporterIPv4Address="$FVC_NODE_1_IP4"
+    flowType=3 tcpState=TIME_WAIT flowEndReason=3 originalExporterIPv4Address="$FVC_NODE_1_IP4"
+fv_assert_eq "$(fva_field "$r" octetTotalCount)" "$(fva_field "$r" octetTotalCountFromSourceNode)" \
+    "to external: octetTotalCount = octetTotalCountFromSourceNode"
 fv_assert_eq 1 "$(fvg_count "$SINK" 41013)" "to external: aggregated records"
 # The external host saw the node's address (masquerade), not the Pod's.
 grep -q "^conn $FVC_NODE_1_IP4 " "$FV_TMP/ext.out" ||

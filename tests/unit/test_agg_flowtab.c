@@ -486,17 +486,22 @@ static void test_intra_node_and_external_flows_are_exported_on_the_first_expire(
     assert_false(k->rec[0].r.correlated);
     assert_int_equal(k->rec[0].r.a.octets_total, 1000);
     assert_int_equal(k->rec[0].r.side[0][FV_AGG_OCT_TOTAL], 1000);
-    assert_int_equal(k->rec[0].r.side[1][FV_AGG_OCT_TOTAL], 0);
+    /* One node sees both ends: its report fills both sides, as the
+     * reference aggregator does. */
+    assert_int_equal(k->rec[0].r.side[1][FV_AGG_OCT_TOTAL], 1000);
+    assert_int_equal(k->rec[0].r.side[1][FV_AGG_OCT_DELTA], 1000);
+    assert_int_equal(k->rec[0].r.end_side[1], k->rec[0].r.end_side[0]);
+    assert_int_equal(k->rec[0].r.thr_side[1], k->rec[0].r.thr_side[0]);
     assert_true(same_key(&k->rec[1].r, &ext));
     assert_int_equal(k->rec[1].r.a.flow_type, FV_FLOW_TO_EXTERNAL);
     assert_int_equal(k->rec[1].r.a.octets_total, 2000);
     /* A record naming only the destination Pod is the destination node's. */
     assert_true(same_key(&k->rec[2].r, &from_ext));
     assert_int_equal(k->rec[2].r.side[1][FV_AGG_OCT_TOTAL], 3000);
-    assert_int_equal(k->rec[2].r.side[0][FV_AGG_OCT_TOTAL], 0);
+    assert_int_equal(k->rec[2].r.side[0][FV_AGG_OCT_TOTAL], 3000);
     assert_int_equal(k->rec[2].r.a.octets_total, 3000);
     assert_int_equal(k->rec[2].r.end_side[1], S0 + 2);
-    assert_int_equal(k->rec[2].r.end_side[0], 0);
+    assert_int_equal(k->rec[2].r.end_side[0], S0 + 2);
     expire(t, 600, k);
     assert_int_equal(k->calls, 3);
     assert_int_equal(stats(t).correlated, 0);

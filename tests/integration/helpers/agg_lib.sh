@@ -85,7 +85,7 @@ fvg_agg_config() {
 fvg_agg_start() {
     local name=$1 ns=$2 cfg=$3 f
     fv_bg "$name" "$ns" "$FLOWVIS" aggregator --config "$cfg"
-    FVG_AGG_NS=$ns FVG_AGG_NAME=$name
+    FVG_AGG_NS=$ns
     fv_wait_for 15 "$name to run" _fvg_agg_running "$name"
     fv_wait_port "$ns" tcp "$FVG_AGG_PORT" 10
     fv_wait_for 10 "$name to answer /readyz" fvg_http_code_is 200 /readyz
@@ -100,7 +100,8 @@ _fvg_agg_running() {
 }
 
 # fvg_agent_tls_lines: the YAML of an agent's mutual TLS towards the
-# aggregator, one line per argument (for fva_agent_config).
+# aggregator, printed one line each (read them into an array for
+# fva_agent_config).
 fvg_agent_tls_lines() {
     printf '%s\n' "tls:" "  caCert: $FVG_TLS_DIR/ca.crt" "  clientCert: $FVG_TLS_DIR/client.crt" \
         "  clientKey: $FVG_TLS_DIR/client.key"
@@ -110,6 +111,7 @@ fvg_agent_tls_lines() {
 # named agent<i>, exporting over TLS to the aggregator; returns once each
 # is connected and has polled. Agent timeouts: FVA_POLL (1s), FVA_ACTIVE
 # (default here 2s), FVA_IDLE (default here 2s).
+# shellcheck disable=SC2120 # NODES is optional
 fvg_agents_start() {
     local n=${1:-$FVC_NODES} i ns tls
     mapfile -t tls < <(fvg_agent_tls_lines)
@@ -131,11 +133,14 @@ _fvg_exporters_are() {
 # fvg_stack_up [YAML_LINE...]: sink "sink" ($FVG_SINK), aggregator "agg"
 # (config $FV_TMP/agg.yaml with the extra lines) in the fabric, agents on
 # every node.
+# shellcheck disable=SC2120 # the YAML lines are optional
 fvg_stack_up() {
+    # shellcheck disable=SC2034 # for the tests
     FVG_SINK=$FV_TMP/sink.jsonl
     fvg_sink_start sink "$FVC_FABRIC_NETNS" "$FVG_SINK_PORT"
     fvg_agg_config "$FV_TMP/agg.yaml" "$@"
     fvg_agg_start agg "$FVC_FABRIC_NETNS" "$FV_TMP/agg.yaml"
+    # shellcheck disable=SC2119 # every node
     fvg_agents_start
     fv_wait_for 10 "the aggregator's JSON output to connect to the sink" \
         grep -q '^conn ' "$FV_TMP/sink.out"
@@ -295,4 +300,90 @@ fvg_assert_correlated() {
     fv_assert_eq "$(fva_field "$last" reverseOctetTotalCount)" \
         "$(fva_field "$last" reverseOctetTotalCountFromDestinationNode)" \
         "$what: reverseOctetTotalCount = reverseOctetTotalCountFromDestinationNode"
+}
+
+# ---------------------------------------------------------------------------
+# Long-lived connections: a sink server and a client that sends a little
+# every so often, so that the connection stays active (and in the
+# aggregator's memory) for as long as the test needs it.
+# ---------------------------------------------------------------------------
+
+_FVG_TRICKLE_PY='
+import socket, sys, threading, time
+mode = sys.argv[1]
+def fam(ip): return socket.AF_INET6 if ":" in ip else socket.AF_INET
+if mode == "serve":
+    ip, port, life = sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+    s = socket.socket(fam(ip), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((ip, port)); s.listen(16); s.settimeout(0.2)
+    print("ready", flush=True)
+    def drain(c, peer):
+        c.settimeout(life)
+        n = 0
+        try:
+            while True:
+                b = c.recv(65536)
+                if not b: break
+                n += len(b)
+        except OSError:
+            pass
+        c.close()
+        print(f"conn {peer[0]} {peer[1]} {n}", flush=True)
+    end = time.monotonic() + life
+    while time.monotonic() < end:
+        try:
+            c, peer = s.accept()
+        except socket.timeout:
+            continue
+        threading.Thread(target=drain, args=(c, peer), daemon=True).start()
+else:
+    sip, sport, dip, dport, size, every, life, stop = sys.argv[2:10]
+    c = socket.socket(fam(dip), socket.SOCK_STREAM)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    c.settimeout(5)
+    c.bind((sip, int(sport))); c.connect((dip, int(dport)))
+    print("connected", flush=True)
+    end = time.monotonic() + float(life)
+    sent = 0
+    import os
+    while time.monotonic() < end and not os.path.exists(stop):
+        c.sendall(b"t" * int(size)); sent += int(size)
+        time.sleep(float(every))
+    c.close()
+    print(f"sent {sent}", flush=True)
+'
+
+# fvg_trickle_server NAME NS IP PORT [LIFETIME_S]: accepts any number of
+# connections at once and reads each to its end; returns once it listens.
+fvg_trickle_server() {
+    local name=$1 ns=$2
+    fv_bg "$name" "$ns" python3 -c "$_FVG_TRICKLE_PY" serve "$3" "$4" "${5:-120}"
+    fv_wait_for 10 "$name to listen" _fv_server_ready "$name"
+}
+
+# fvg_trickle NAME NS SRC_IP SRC_PORT DST_IP DST_PORT [SIZE] [EVERY_S] [LIFETIME_S]:
+# a connection that sends SIZE bytes (200) every EVERY_S (0.25) until
+# fvg_trickle_stop NAME or LIFETIME_S (60); returns once connected.
+fvg_trickle() {
+    local name=$1 ns=$2
+    rm -f "$FV_TMP/$name.stop"
+    fv_bg "$name" "$ns" python3 -c "$_FVG_TRICKLE_PY" call "$3" "$4" "$5" "$6" "${7:-200}" \
+        "${8:-0.25}" "${9:-60}" "$FV_TMP/$name.stop"
+    fv_wait_for 10 "$name to connect" _fvg_trickle_connected "$name"
+}
+
+_fvg_trickle_connected() {
+    fv_alive "$1"
+    grep -qs '^connected' "$FV_TMP/$1.out"
+}
+
+# fvg_trickle_stop NAME: close the connection (FIN) and wait for the client.
+fvg_trickle_stop() {
+    touch "$FV_TMP/$1.stop"
+    fv_wait_exit "$1" 10
+    [[ $FV_STATUS -eq 0 ]] || {
+        fv_show_err "$1"
+        fv_fatal "$1 exited with status $FV_STATUS"
+    }
 }
