@@ -66,6 +66,10 @@ static struct fv_metric m_exporters =
     FV_GAUGE("flowvis_aggregator_exporters_connected", "Exporters (sessions) connected now.");
 static struct fv_metric m_seq_lost = FV_COUNTER("flowvis_aggregator_sequence_lost_total",
                                                 "Records missing according to sequence numbers.");
+static struct fv_metric m_no_template =
+    FV_COUNTER("flowvis_aggregator_sets_missing_template_total",
+               "Data sets skipped because their template is unknown (e.g. after a restart, until "
+               "the exporter sends it again).");
 static struct fv_metric m_malformed = FV_COUNTER("flowvis_aggregator_messages_malformed_total",
                                                  "IPFIX messages rejected as malformed.");
 static struct fv_metric m_udp_drops = FV_COUNTER("flowvis_aggregator_udp_kernel_drops_total",
@@ -128,8 +132,9 @@ struct peer_state {
     struct fv_agg_in_map maps[2]; /* last two templates seen */
     int next_map;
     uint32_t last_domain;
-    int last_exporter;  /* index for last_domain, -1 = none */
-    uint64_t lost_seen; /* sequence losses already added to the metric */
+    int last_exporter;     /* index for last_domain, -1 = none */
+    uint64_t lost_seen;    /* sequence losses already added to the metric */
+    uint64_t no_tmpl_seen; /* missing-template sets already added */
     struct fv_ratelimit rl;
 };
 
@@ -271,13 +276,19 @@ static void commit_all(struct agg *a)
 
 static void note_lost(struct peer_state *ps, struct fv_ipfix_peer *peer)
 {
-    uint64_t lost = 0;
+    uint64_t lost = 0, no_tmpl = 0;
 
-    for (uint32_t i = 0; i < peer->session.domain_count; i++)
+    for (uint32_t i = 0; i < peer->session.domain_count; i++) {
         lost += peer->session.domains[i].stats.lost;
+        no_tmpl += peer->session.domains[i].stats.missing_template;
+    }
     if (lost > ps->lost_seen) {
         fv_metric_add(&m_seq_lost, lost - ps->lost_seen);
         ps->lost_seen = lost;
+    }
+    if (no_tmpl > ps->no_tmpl_seen) {
+        fv_metric_add(&m_no_template, no_tmpl - ps->no_tmpl_seen);
+        ps->no_tmpl_seen = no_tmpl;
     }
 }
 
@@ -1028,11 +1039,12 @@ static int start_shards(struct agg *a)
 int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
 {
     struct agg *a = calloc(1, sizeof(*a));
-    struct fv_metric *all[] = {&m_received,     &m_exported,      &m_dropped,       &m_stale,
-                               &m_uncorrelated, &m_correlated,    &m_evicted,       &m_flows,
-                               &m_memory,       &m_exporters,     &m_seq_lost,      &m_malformed,
-                               &m_udp_drops,    &m_ingest_stalls, &m_q_ipfix,       &m_q_json,
-                               &m_q_shards,     &m_out_sent,      &m_out_connected, &m_reconnects};
+    struct fv_metric *all[] = {&m_received,     &m_exported,   &m_dropped,       &m_stale,
+                               &m_uncorrelated, &m_correlated, &m_evicted,       &m_flows,
+                               &m_memory,       &m_exporters,  &m_seq_lost,      &m_no_template,
+                               &m_malformed,    &m_udp_drops,  &m_ingest_stalls, &m_q_ipfix,
+                               &m_q_json,       &m_q_shards,   &m_out_sent,      &m_out_connected,
+                               &m_reconnects};
     struct event *sigint = NULL, *sigterm = NULL, *timer = NULL;
     struct timeval tv = {0, 200000};
     int rc, nstarted;

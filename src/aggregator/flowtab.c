@@ -594,6 +594,13 @@ static uint32_t new_flow(struct fv_ftab *t, const struct fv_agg_in *in, uint32_t
     f->hash = h;
     f->flags = F_USED;
     f->start = in->flow_start;
+    /* What was counted before this record belongs to earlier exports (of
+     * this aggregator before a restart, or of an evicted entry): the first
+     * export's delta is the record's delta, not its whole total. */
+    for (int i = 0; i < 4; i++) {
+        uint64_t tot = in->ctr[tot_ctr[i]], d = in->ctr[delta_ctr[i]];
+        f->base[i] = tot > d ? tot - d : 0;
+    }
     f->active_dl = now + t->active_t;
     f->inactive_dl = now + t->inactive_t;
     f->corr_dl = now + t->corr_t;

@@ -25,10 +25,13 @@
 #     halves), service port and name, ClusterIP, tcpState, the policy fields;
 #   - per flow, the last record's flowEndSeconds and per-side
 #     flowEndSecondsFrom*Node and *TotalCountFrom*Node, and the sums of the
-#     per-side deltas, are the ones each node reported;
+#     per-side deltas, are the ones each node reported (a flow that one
+#     node alone reports, intra-node or to-external, is that node's on
+#     both sides, as in the reference aggregator);
 #   - originalExporterIPv4Address and originalObservationDomainId of every
 #     record name a node that reported the flow; the common throughput is
 #     one side's;
+#   - no capture lost a packet (else the comparisons prove nothing);
 #   - the aggregator exported as many records as tshark sees, correlated
 #     every inter-node flow, and counted nothing stale, uncorrelated or
 #     dropped.
@@ -37,8 +40,10 @@
 #   octetDeltaCount, IE 1, as "in_bytes" and the RFC 5103 reverse delta as
 #   "out_bytes") equals the flow's final totals as sent.
 # C. The same over TCP (the aggregator exporting to a `flowvis collector`
-#   over TCP, another seed): tshark reassembles the stream and the per-flow
-#   sums and last totals are again the ones sent.
+#   over TCP, another seed): no segment lost or retransmitted, tshark
+#   reassembles the stream, sees as many records as the aggregator says it
+#   exported (and as the collector decoded), with RFC 7011 sequence
+#   numbers, and the per-flow sums and last totals are again the ones sent.
 #
 # What tshark (4.0) can and cannot name: it names every IANA element of the
 # template (flowStartSeconds, L4_SRC_PORT, BYTES_TOTAL, ...,
@@ -135,13 +140,12 @@ stat_of() {
     grep -oE "(^| )$2=[0-9]+" <<<"$1" | cut -d= -f2
 }
 
-# decode PCAP PORT PREFIX [TSHARK_ARGS...]: tshark's decoding of the IPFIX
-# sent to PORT, as helper JSON lines in PREFIX.jsonl.
+# decode PCAP udp|tcp PORT PREFIX: tshark's decoding of the IPFIX sent to
+# PORT, as the helper's JSON lines in PREFIX.jsonl.
 decode() {
-    local pcap=$1 port=$2 prefix=$3
-    shift 3
-    fv_tshark -r "$pcap" "${TSHARK_PREFS[@]}" "$@" -d "$port,cflow" -Y "cflow && ${port%%.port*}.dstport == ${port##*==}" \
-        -T pdml >"$prefix.pdml"
+    local pcap=$1 proto=$2 port=$3 prefix=$4
+    fv_tshark -r "$pcap" "${TSHARK_PREFS[@]}" -d "$proto.port==$port,cflow" \
+        -Y "cflow && $proto.dstport == $port" -T pdml >"$prefix.pdml"
     python3 "$IPFIX" decode "$prefix.pdml" >"$prefix.jsonl"
 }
 
@@ -183,6 +187,23 @@ check_output() {
         "$what: per flow, totals of the last exported record vs final totals sent"
 }
 
+# capture_dropped NAME: packets the capture NAME (stopped) says it lost, from
+# dumpcap's "received/dropped" or tcpdump's "dropped by kernel" line.
+capture_dropped() {
+    local err=$FV_TMP/$1.err
+    # "Packets received/dropped on interface 'Loopback: lo': 168/0 (...)"
+    sed -nE -e 's|^Packets received/dropped on interface .*: [0-9]+/([0-9]+).*|\1|p' \
+        -e 's|^([0-9]+) packets dropped by kernel$|\1|p' "$err" | tail -n 1
+}
+
+# check_capture NAME: a capture that lost packets cannot prove anything.
+check_capture() {
+    local dropped
+    dropped=$(capture_dropped "$1")
+    [[ $dropped == 0 ]] ||
+        fv_fatal "capture $1 lost packets (${dropped:-unknown}): $(tail -n 3 "$FV_TMP/$1.err" | xargs)"
+}
+
 # --- 1. UDP: generator -> aggregator -> nfcapd, all captured ------------------
 
 IN_PORT=$(fv_free_port "$NS" udp)
@@ -195,12 +216,13 @@ fv_dumpcap_start cap "$NS" lo "udp port $IN_PORT or udp port $NF_PORT"
 run_aggregator agg "$IN_PORT" "127.0.0.1:$NF_PORT:udp" $SEED
 UDP_STOPPED=$AGG_STOPPED
 fv_capture_stop cap
+check_capture cap
 # nfcapd writes its file when it stops.
 fv_stop nfcapd TERM 10
 PCAP=$FV_TMP/cap.pcap
 
-decode "$PCAP" "udp.port==$IN_PORT" "$FV_TMP/in"
-decode "$PCAP" "udp.port==$NF_PORT" "$FV_TMP/out"
+decode "$PCAP" udp "$IN_PORT" "$FV_TMP/in"
+decode "$PCAP" udp "$NF_PORT" "$FV_TMP/out"
 check_input "$FV_TMP/in" "$FV_TMP/agg.sent.json"
 
 # --- A. tshark's view of the aggregator's output -------------------------------
@@ -253,17 +275,19 @@ done
 
 # --- B. nfdump's view of what nfcapd stored --------------------------------------------
 
+# nfcapd starts a new file at every full hour (-t 3600) and prints one
+# summary line per file it closes.
 nf_files=("$FV_TMP"/nf/nfcapd.2*)
 [[ -f ${nf_files[0]} ]] || fv_fatal "nfcapd wrote no file: $(ls "$FV_TMP/nf")"
-nf_summary=$(grep -E "Flows: [0-9]+" "$FV_TMP/nfcapd.out" "$FV_TMP/nfcapd.err" | tail -n 1)
-fv_log "nfcapd: ${nf_summary#*:}"
-fv_assert_eq "$ROWS" "$(grep -oE 'Flows: [0-9]+' <<<"$nf_summary" | cut -d' ' -f2)" \
-    "records nfcapd received vs tshark"
-fv_assert_eq 0 "$(grep -oE 'Sequence Errors: [0-9]+' <<<"$nf_summary" | cut -d' ' -f3)" \
-    "nfcapd: sequence errors"
-fv_assert_eq 0 "$(grep -oE 'Bad Packets: [0-9]+' <<<"$nf_summary" | cut -d' ' -f3)" \
-    "nfcapd: bad packets"
-nfdump -r "${nf_files[0]}" -o json >"$FV_TMP/nfdump.json" 2>"$FV_TMP/nfdump.err" ||
+cat "$FV_TMP/nfcapd.out" "$FV_TMP/nfcapd.err" | grep -E "Flows: [0-9]+" >"$FV_TMP/nfcapd.summary"
+sed 's/^/    nfcapd: /' "$FV_TMP/nfcapd.summary" >&2
+nf_sum() { # LABEL: the sum of "LABEL: N" over nfcapd's summary lines
+    grep -oE "$1: [0-9]+" "$FV_TMP/nfcapd.summary" | awk '{ s += $NF } END { print s + 0 }'
+}
+fv_assert_eq "$ROWS" "$(nf_sum Flows)" "records nfcapd received vs tshark"
+fv_assert_eq 0 "$(nf_sum 'Sequence Errors')" "nfcapd: sequence errors"
+fv_assert_eq 0 "$(nf_sum 'Bad Packets')" "nfcapd: bad packets"
+nfdump -R "$FV_TMP/nf" -o json >"$FV_TMP/nfdump.json" 2>"$FV_TMP/nfdump.err" ||
     fv_fatal "nfdump failed: $(cat "$FV_TMP/nfdump.err")"
 fv_assert_eq "$ROWS" "$(jq '[.[] | select(.type == "FLOW")] | length' "$FV_TMP/nfdump.json")" \
     "records nfdump reads vs tshark"
@@ -276,12 +300,16 @@ fv_assert_same_lines "$FLOWDIR/expect_counters.csv" "$FV_TMP/nfdump_sums.csv" \
 TCP_IN=$(fv_free_port "$NS" udp)
 TCP_OUT=$(fv_free_port "$NS" tcp)
 fv_collector_start tcpcoll "$NS" "127.0.0.1:$TCP_OUT" tcp
-fv_capture_start tcap "$NS" lo "udp port $TCP_IN or tcp port $TCP_OUT"
+fv_dumpcap_start tcap "$NS" lo "udp port $TCP_IN or tcp port $TCP_OUT"
 run_aggregator aggtcp "$TCP_IN" "127.0.0.1:$TCP_OUT:tcp" $((SEED + 1))
 fv_capture_stop tcap
 fv_collector_stop tcpcoll
-decode "$FV_TMP/tcap.pcap" "udp.port==$TCP_IN" "$FV_TMP/tin"
-decode "$FV_TMP/tcap.pcap" "tcp.port==$TCP_OUT" "$FV_TMP/tout"
+check_capture tcap
+fv_assert_eq 0 "$(fv_tshark -r "$FV_TMP/tcap.pcap" -Y "tcp.port == $TCP_OUT &&
+    (tcp.analysis.lost_segment || tcp.analysis.ack_lost_segment || tcp.analysis.retransmission)" |
+    wc -l)" "tcp: segments the capture lost or the stream retransmitted"
+decode "$FV_TMP/tcap.pcap" udp "$TCP_IN" "$FV_TMP/tin"
+decode "$FV_TMP/tcap.pcap" tcp "$TCP_OUT" "$FV_TMP/tout"
 check_input "$FV_TMP/tin" "$FV_TMP/aggtcp.sent.json"
 check_output "$FV_TMP/tin" "$FV_TMP/tout" "tcp"
 fv_assert_eq "$(stat_of "$AGG_STOPPED" exported)" \
@@ -289,3 +317,6 @@ fv_assert_eq "$(stat_of "$AGG_STOPPED" exported)" \
     "tcp: records the aggregator says it exported vs tshark"
 fv_assert_eq "" "$(python3 "$IPFIX" sequence "$FV_TMP/tout.jsonl" | head -n 3 | xargs)" \
     "tcp: output messages with a wrong sequence number"
+fv_assert_eq "$(stat_of "$AGG_STOPPED" exported)" \
+    "$(fv_count_json "$FV_TMP/tcpcoll.out" '.templateId >= 256')" \
+    "tcp: records the aggregator says it exported vs the flowvis collector's"

@@ -31,8 +31,9 @@
 #   - over #1, #2 and #3 in order, octetTotalCount never goes down;
 #   - within each aggregator, the sum of the connection's octetDeltaCount
 #     (and the three other deltas) equals the totals of its last record
-#     (a new aggregator starts from zero: its first delta is the whole
-#     total, so deltas summed over several aggregators count twice);
+#     less what was counted before its first export (a new aggregator's
+#     first delta is the agent's delta, not the whole total, so deltas
+#     summed over several aggregators do not count anything twice);
 #   - with TLS: the restarts kept the generated CA and certificates (the
 #     agents, holding the first ones, could not have reconnected otherwise);
 #   - both agents count at least two reconnections and are connected at
@@ -246,10 +247,17 @@ fva_assert_octets "client->server octets (payload $SENT)" "$SENT" "$pkts" "$octe
 for n in 1 2 3; do
     fv_assert_eq "$(flow $n | jq -r '.[-1] | [.packetTotalCount, .octetTotalCount,
         .reversePacketTotalCount, .reverseOctetTotalCount] | map(tostring) | join(" ")')" \
-        "$(flow $n | jq -r 'map([.packetDeltaCount, .octetDeltaCount, .reversePacketDeltaCount,
-            .reverseOctetDeltaCount]) | transpose | map(add // 0 | tostring) | join(" ")')" \
-        "aggregator #$n: sum of the connection's deltas = totals of its last record"
+        "$(flow $n | jq -r '(.[0] | [.packetTotalCount - .packetDeltaCount,
+            .octetTotalCount - .octetDeltaCount, .reversePacketTotalCount - .reversePacketDeltaCount,
+            .reverseOctetTotalCount - .reverseOctetDeltaCount]) as $before
+            | map([.packetDeltaCount, .octetDeltaCount, .reversePacketDeltaCount,
+            .reverseOctetDeltaCount]) | transpose | map(add // 0)
+            | [range(4) as $i | .[$i] + $before[$i]] | map(tostring) | join(" ")')" \
+        "aggregator #$n: counted before its first export + sum of its deltas = last totals"
 done
+fv_assert_eq "0 0" "$(flow 1 | jq -r '.[0] | [.packetTotalCount - .packetDeltaCount,
+    .octetTotalCount - .octetDeltaCount] | map(tostring) | join(" ")')" \
+    "aggregator #1 saw the connection from its start: first delta = first total"
 all=$(for n in 1 2 3; do flow $n | jq -r '.[].octetTotalCount'; done | xargs)
 fv_log "octetTotalCount over #1, #2, #3: $all"
 fv_assert_eq "" "$(tr ' ' '\n' <<<"$all" | awk 'NR > 1 && $1 < prev { print prev " then " $1 } { prev = $1 }' |
