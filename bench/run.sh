@@ -12,6 +12,9 @@
 #      nfcapd. For each receiver: records offered, received, lost, kernel
 #      drops, and the receiver's CPU time per record (utime+stime from
 #      /proc/PID/stat once its socket is drained, minus its start-up).
+#   5. bench/aggregator.sh: `flowvis aggregator` fed by 4 simulated nodes:
+#      loss and CPU per record over UDP at BENCH_RATE, against pmacct's
+#      nfacctd; records/s over TCP flat out; memory per flow at 1M flows.
 #
 # Exit status: 0 when everything ran (even with loss, which is printed as
 # LOSS), 1 when something failed to run. See bench/README.md.
@@ -19,7 +22,8 @@
 # Environment: BENCH_RATE (300000), BENCH_DURATION (10), BENCH_FLATOUT_DURATION
 # (5, 0 = skip the flat-out runs), BENCH_QUICK=1 (short runs, no callgrind),
 # BENCH_CONNTRACK_ENTRIES (200000), BUILD (build directory, as for make),
-# FLOWVIS, BENCH_DECODE and BENCH_AGENT_POLL (binaries),
+# FLOWVIS, BENCH_DECODE and BENCH_AGENT_POLL (binaries), BENCH_AGG_FLOWS
+# (1000000, flows of the aggregator's memory run; 0 skips it),
 # TMPDIR (scratch space; nfcapd writes ~140 bytes per record there).
 set -euo pipefail
 
@@ -417,6 +421,19 @@ if [[ ${#ROWS[@]} -gt 0 ]]; then
     print_ratio flowvis-json nfcapd
     print_ratio flowvis-none nfcapd
 fi
+
+say ""
+say "== 5. aggregator: 4 nodes -> flowvis aggregator on $HOST (bench/aggregator.sh)"
+# In the background, so that a signal to this script is handled at once;
+# the aggregator script stops its own processes when it gets SIGTERM.
+BUILD=$BUILD FLOWVIS=$FLOWVIS "$ROOT/bench/aggregator.sh" &
+agg_pid=$!
+PIDS+=("$agg_pid")
+agg_status=0
+wait "$agg_pid" || agg_status=$?
+forget "$agg_pid"
+[[ $agg_status -eq 0 ]] || fail "bench/aggregator.sh (status $agg_status)"
+
 if [[ $FAILED -ne 0 ]]; then
     say "bench: some benchmarks failed to run (see above)"
     exit 1

@@ -21,7 +21,9 @@
  *  - counters: per side, totals are the incoming totals and deltas add
  *    up; common totals are the max over the sides and the common delta is
  *    the growth of the common total since the last export, so that the
- *    exported octetDeltaCount of a flow sum to its octetTotalCount;
+ *    exported octetDeltaCount of a flow sum to its octetTotalCount (a
+ *    flow first seen mid-stream starts from its first record's total minus
+ *    that record's delta, so an aggregator restart counts nothing twice);
  *  - throughput per side from the growth of that side's totals over the
  *    growth of its flowEndSeconds; the common value is the latest side's.
  *
