@@ -31,8 +31,10 @@
 
 #define MAX_SHARDS 64
 #define MAX_EXPORTERS 65536
-#define IN_QUEUE_BYTES (64u << 20)
-#define OUT_QUEUE_BYTES (64u << 20)
+#define IN_QUEUE_BYTES (4u << 20)  /* ~13k records; a full one holds up decoding */
+#define OUT_QUEUE_BYTES (4u << 20) /* a full one makes the table keep its flows */
+#define COMMIT_RECORDS 256         /* publish to the shards at least this often */
+#define COMMIT_MS 5                /* ...or after this long */
 #define TICK_MS 100
 #define BATCH 4096
 #define BLOB_CAP 8192
@@ -150,6 +152,8 @@ struct agg {
     _Atomic bool shards_stop; /* the main thread has fed everything */
     _Atomic bool out_stop;    /* the shards have flushed everything */
     _Atomic bool ready;
+    uint32_t uncommitted;    /* main thread: records reserved, not published */
+    uint64_t last_commit_ms; /* main thread */
     pthread_t out_thread;
     struct fv_agg_templates tmpl;
     struct fv_sender *ipfix_out, *json_out;
@@ -261,11 +265,18 @@ static int on_record(void *ctx, const struct fv_ipfix_msg *msg, const struct fv_
     memcpy(slot, &in, sizeof(in));
     memcpy((char *)slot + sizeof(in), a->blob, (size_t)used);
     sh->in_dirty = true;
+    a->uncommitted++;
     return 0;
 }
 
+/* Publishes what the main thread queued.  Called in batches, not per
+ * message: each publish may wake a sleeping shard, and waking threads
+ * cost more than the records themselves at a few hundred thousand a
+ * second. */
 static void commit_all(struct agg *a)
 {
+    a->uncommitted = 0;
+    a->last_commit_ms = fv_clock_mono_ms();
     for (int i = 0; i < a->nshards; i++) {
         if (a->shards[i].in_dirty) {
             fv_spsc_commit(&a->shards[i].in);
@@ -304,7 +315,8 @@ static void on_message(void *ctx, struct fv_ipfix_peer *peer, const uint8_t *buf
     if (ps == NULL)
         return;
     rc = fv_ipfix_session_decode(&peer->session, buf, len, now, &h);
-    commit_all(a);
+    if (a->uncommitted >= COMMIT_RECORDS || now - a->last_commit_ms >= COMMIT_MS)
+        commit_all(a);
     if (rc < 0) {
         fv_metric_add(&m_malformed, 1);
         if (fv_ratelimit_allow(&ps->rl, now, &suppressed))
@@ -867,7 +879,7 @@ static int start_api(struct agg *a)
     }
     a->routes[0] = (struct fv_http_route){"/flowrecords", h_flowrecords, a, false};
     a->routes[1] = (struct fv_http_route){"/recordmetrics", h_recordmetrics, a, false};
-    /* Gauges are refreshed by the main thread's timer (every 200 ms). */
+    /* Gauges are refreshed by the main thread's timer (every 20 ms). */
     a->routes[2] = (struct fv_http_route){"/metrics", fv_metrics_http_handler, &a->reg, false};
     a->routes[3] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
     a->routes[4] = (struct fv_http_route){"/readyz", h_readyz, a, true};
@@ -997,6 +1009,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (*a->stop)
         event_base_loopbreak(a->base);
+    commit_all(a); /* the tail of a burst does not wait for the next message */
     update_metrics(a);
 }
 
@@ -1046,7 +1059,7 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
                                &m_q_json,       &m_q_shards,   &m_out_sent,      &m_out_connected,
                                &m_reconnects};
     struct event *sigint = NULL, *sigterm = NULL, *timer = NULL;
-    struct timeval tv = {0, 200000};
+    struct timeval tv = {0, 20000};
     int rc, nstarted;
 
     char why[256];
