@@ -19,7 +19,7 @@ group_packages() {
     dev) echo "clang clang-format libclang-rt-14-dev" ;;
     # The integration tests drive real third-party tools in network
     # namespaces; python3 makes traffic with exact byte counts.
-    test) echo "conntrack coreutils iproute2 jq libcmocka-dev nftables openssl procps python3" \
+    test) echo "conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
         "iperf3 nfdump softflowd tcpdump tshark ulogd2" ;;
     bench) echo "iperf3 nfdump pmacct procps valgrind" ;;
     *) return 1 ;;

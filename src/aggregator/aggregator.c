@@ -844,10 +844,11 @@ int fv_agg_cfg_check(const struct fv_agg_cfg *c, char *why, size_t n)
         return -1;
     }
     if ((c->tls_cert == NULL) != (c->tls_key == NULL) ||
+        (c->fc_cert == NULL) != (c->fc_key == NULL) ||
         (c->api_tls_cert == NULL) != (c->api_tls_key == NULL)) {
         snprintf(why, n,
                  "a certificate and its key go together (tls.serverCert/tls.serverKey, "
-                 "apiServer.tlsCert/apiServer.tlsKey)");
+                 "apiServer.tlsCert/apiServer.tlsKey, flowCollector.tls.clientCert/clientKey)");
         return -1;
     }
     if (c->ch_enable) {
@@ -924,6 +925,9 @@ static int start_outputs(struct agg *a)
     sc.exporter.addr = addr;
     sc.exporter.domain = c->fc_domain;
     sc.exporter.mtu = c->fc_mtu;
+    sc.exporter.tls.ca = c->fc_ca;
+    sc.exporter.tls.cert = c->fc_cert;
+    sc.exporter.tls.key = c->fc_key;
     sc.tmpls = tmpls;
     sc.ntmpl = 2;
     sc.avg_record_bytes = 512;

@@ -52,6 +52,7 @@ struct fv_agg_cfg {
     uint32_t fc_domain;                /* flowCollector.observationDomainID; 0 = derived */
     int fc_format;                     /* flowCollector.recordFormat: FV_AGG_FORMAT_* */
     uint32_t fc_mtu;                   /* flowCollector.udpMessageSize */
+    char *fc_ca, *fc_cert, *fc_key;    /* flowCollector.tls.{caCert,clientCert,clientKey} */
     char *inventory_file;              /* inventory.file */
     uint32_t workers;                  /* workers: shards; 0 = one per CPU */
     uint32_t queue_records;            /* outputQueueSize */

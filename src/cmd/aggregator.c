@@ -106,6 +106,12 @@ static const struct fv_cfg_opt agg_opts[] = {
      "IPFIX, or JSON (one {\"@timestamp\":...,\"ipfix\":{...}} object per line)."},
     {"flowCollector.udpMessageSize", FV_CFG_U32, OFF(fc_mtu, uint32_t), "1400", 576, 65000, NULL,
      NULL, "Largest IPFIX message over UDP, in bytes."},
+    {"flowCollector.tls.caCert", FV_CFG_STRING, OFF(fc_ca, char *), NULL, 0, 0, NULL, NULL,
+     "CA (PEM) that signed the IPFIX collector's certificate (PROTO tls); enables verification."},
+    {"flowCollector.tls.clientCert", FV_CFG_STRING, OFF(fc_cert, char *), NULL, 0, 0, NULL, NULL,
+     "Client certificate (PEM) presented to the IPFIX collector for mutual TLS."},
+    {"flowCollector.tls.clientKey", FV_CFG_STRING, OFF(fc_key, char *), NULL, 0, 0, NULL, NULL,
+     "Private key (PEM) of flowCollector.tls.clientCert."},
     {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
      "Kubernetes objects (kubectl get ... -o json): fills sides no agent reported, and Pod "
      "labels; re-read when it changes."},
