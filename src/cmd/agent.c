@@ -7,6 +7,7 @@
 #include "agent/agent.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,14 +81,6 @@ static const struct fv_cfg_opt agent_opts[] = {
      "error, warn, info or debug."},
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: flowvis agent --config FILE [options]\n\n"
@@ -104,8 +97,9 @@ static void usage(FILE *out)
 
 /* Fills what the table cannot: defaults from the environment, and keys
  * that only make sense together. */
-static int finish(const char *path, struct fv_agent_cfg *cfg)
+static int finish(const char *path, void *arg)
 {
+    struct fv_agent_cfg *cfg = arg;
     char host[256];
 
     if (cfg->node_name == NULL || cfg->node_name[0] == '\0') {
@@ -126,32 +120,17 @@ static int finish(const char *path, struct fv_agent_cfg *cfg)
     return 0;
 }
 
+static int run(const void *cfg, volatile sig_atomic_t *stop)
+{
+    return fv_agent_run(cfg, stop);
+}
+
 int fv_cmd_agent(int argc, char **argv)
 {
+    static const struct fv_cmd_config_spec spec = {
+        "agent", agent_opts, FV_CFG_COUNT(agent_opts),   usage, true,
+        finish,  run,        (int)offsetof(S, log_level)};
     struct fv_agent_cfg cfg = {0};
-    const char *path;
-    bool check;
-    int rc;
 
-    rc = fv_cmd_config_args("agent", agent_opts, FV_CFG_COUNT(agent_opts), usage, true, argc, argv,
-                            &cfg, &path, &check);
-    if (rc >= 0)
-        return rc;
-    if (finish(path, &cfg) < 0) {
-        fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
-        return 2;
-    }
-    if (check) {
-        printf("%s: ok\n", path);
-        fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
-        return 0;
-    }
-    fv_log_threshold = (enum fv_log_level)cfg.log_level;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = fv_agent_run(&cfg, &stop_flag);
-    fv_cfg_fini(agent_opts, FV_CFG_COUNT(agent_opts), &cfg);
-    return rc < 0 ? 1 : 0;
+    return fv_cmd_config_main(&spec, &cfg, argc, argv);
 }

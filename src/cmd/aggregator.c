@@ -7,6 +7,7 @@
 #include "aggregator/aggregator.h"
 
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,14 +138,6 @@ static const struct fv_cfg_opt agg_opts[] = {
      "error, warn, info or debug."},
 };
 
-static volatile sig_atomic_t stop_flag;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    stop_flag = 1;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out, "usage: flowvis aggregator [--config FILE] [options]\n\n"
@@ -162,8 +155,9 @@ static void usage(FILE *out)
     fv_cfg_print(agg_opts, FV_CFG_COUNT(agg_opts), out, FV_CFG_PRINT_TEXT);
 }
 
-static int finish(const char *path, struct fv_agg_cfg *cfg)
+static int finish(const char *path, void *arg)
 {
+    struct fv_agg_cfg *cfg = arg;
     char why[256];
 
     if (fv_agg_cfg_check(cfg, why, sizeof(why)) < 0) {
@@ -173,32 +167,17 @@ static int finish(const char *path, struct fv_agg_cfg *cfg)
     return 0;
 }
 
+static int run(const void *cfg, volatile sig_atomic_t *stop)
+{
+    return fv_agg_run(cfg, stop);
+}
+
 int fv_cmd_aggregator(int argc, char **argv)
 {
+    static const struct fv_cmd_config_spec spec = {
+        "aggregator", agg_opts, FV_CFG_COUNT(agg_opts),     usage, false,
+        finish,       run,      (int)offsetof(S, log_level)};
     struct fv_agg_cfg cfg = {0};
-    const char *path;
-    bool check;
-    int rc;
 
-    rc = fv_cmd_config_args("aggregator", agg_opts, FV_CFG_COUNT(agg_opts), usage, false, argc,
-                            argv, &cfg, &path, &check);
-    if (rc >= 0)
-        return rc;
-    if (finish(path, &cfg) < 0) {
-        fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
-        return 2;
-    }
-    if (check) {
-        printf("%s: ok\n", path);
-        fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
-        return 0;
-    }
-    fv_log_threshold = (enum fv_log_level)cfg.log_level;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    rc = fv_agg_run(&cfg, &stop_flag);
-    fv_cfg_fini(agg_opts, FV_CFG_COUNT(agg_opts), &cfg);
-    return rc < 0 ? 1 : 0;
+    return fv_cmd_config_main(&spec, &cfg, argc, argv);
 }

@@ -23,18 +23,29 @@ struct fv_addr;
 int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const char *transport,
                       int default_proto, struct fv_addr *out);
 
-/* The options every config-driven command shares: -c/--config FILE,
- * --check, --print-config yaml|markdown, -h/--help.  Loads the file (or
- * the defaults when there is none and it is not required) into cfg.
- * Returns -1 when the command should go on (*path_out names the source,
- * *check_out tells whether only a check was asked), else the exit status
- * (cfg is then already released). */
+/* A command driven by a config table: its options (-c/--config FILE,
+ * --check, --print-config yaml|markdown, -h/--help), the checks the table
+ * cannot make (finish), and the daemon it runs until SIGINT/SIGTERM. */
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 struct fv_cfg_opt;
-int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
-                       void (*usage)(FILE *), bool config_required, int argc, char **argv,
-                       void *cfg, const char **path_out, bool *check_out);
+struct fv_cmd_config_spec {
+    const char *name;              /* "agent", "aggregator" */
+    const struct fv_cfg_opt *opts; /* the config table */
+    size_t nopts;
+    void (*usage)(FILE *out);
+    bool config_required; /* without --config: an error, or the defaults */
+    /* Checks keys that only fail together; prints why and returns -1. */
+    int (*finish)(const char *path, void *cfg);
+    int (*run)(const void *cfg, volatile sig_atomic_t *stop);
+    int log_level_offset; /* offset of the int logLevel field in cfg */
+};
+
+/* Parses the options, loads the file (or the defaults) into cfg (zeroed,
+ * spec-sized), checks it and runs the command.  Returns the exit status:
+ * 0, 1 when the command could not run, 2 for bad options or config. */
+int fv_cmd_config_main(const struct fv_cmd_config_spec *spec, void *cfg, int argc, char **argv);
 
 #endif

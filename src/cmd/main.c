@@ -1,5 +1,6 @@
 /* main.c - flowvis: dispatches to the subcommands. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "base/addr.h"
 #include "cmd/cmd.h"
+#include "base/log.h"
 #include "config/config.h"
 
 #ifndef FV_VERSION
@@ -71,10 +73,20 @@ int fv_cmd_parse_addr(const char *cmd, const char *opt, const char *text, const 
     return 0;
 }
 
-int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
-                       void (*print_usage)(FILE *), bool config_required, int argc, char **argv,
-                       void *cfg, const char **path_out, bool *check_out)
+static volatile sig_atomic_t stop_flag;
+
+static void on_stop_signal(int sig)
 {
+    (void)sig;
+    stop_flag = 1;
+}
+
+int fv_cmd_config_main(const struct fv_cmd_config_spec *spec, void *cfg, int argc, char **argv)
+{
+    const char *cmd = spec->name;
+    const struct fv_cfg_opt *opts = spec->opts;
+    size_t n = spec->nopts;
+    bool check = false;
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
         {"check", no_argument, NULL, 1},
@@ -86,14 +98,13 @@ int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
     const char *path = NULL;
     int opt, rc;
 
-    *check_out = false;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
         switch (opt) {
         case 'c':
             path = optarg;
             break;
         case 1:
-            *check_out = true;
+            check = true;
             break;
         case 2:
             if (strcmp(optarg, "yaml") == 0 || strcmp(optarg, "markdown") == 0)
@@ -104,14 +115,14 @@ int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
                     optarg);
             return 2;
         case 'h':
-            print_usage(stdout);
+            spec->usage(stdout);
             return 0;
         default:
-            print_usage(stderr);
+            spec->usage(stderr);
             return 2;
         }
     }
-    if ((path == NULL && config_required) || optind < argc) {
+    if ((path == NULL && spec->config_required) || optind < argc) {
         fprintf(stderr, "flowvis %s: %s\n", cmd,
                 optind < argc ? "unexpected argument" : "--config FILE is required");
         return 2;
@@ -122,8 +133,26 @@ int fv_cmd_config_args(const char *cmd, const struct fv_cfg_opt *opts, size_t n,
         fv_cfg_fini(opts, n, cfg);
         return 2;
     }
-    *path_out = path ? path : "(defaults)";
-    return -1;
+    if (path == NULL)
+        path = "(defaults)";
+    if (spec->finish(path, cfg) < 0) {
+        fv_cfg_fini(opts, n, cfg);
+        return 2;
+    }
+    if (check) {
+        printf("%s: ok\n", path);
+        fv_cfg_fini(opts, n, cfg);
+        return 0;
+    }
+    memcpy(&rc, (const char *)cfg + spec->log_level_offset, sizeof(rc));
+    fv_log_threshold = (enum fv_log_level)rc;
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    rc = spec->run(cfg, &stop_flag);
+    fv_cfg_fini(opts, n, cfg);
+    return rc < 0 ? 1 : 0;
 }
 
 int main(int argc, char **argv)
