@@ -278,22 +278,8 @@ static bool read_events(struct agent *a)
 
 static void reload_inventory(struct agent *a)
 {
-    struct fv_k8s_inventory *fresh = NULL;
-    int rc;
-
-    if (!a->have_inv_src)
-        return;
-    rc = fv_k8s_file_source_poll(&a->inv_src, &fresh);
-    if (rc < 0 && a->inv) {
-        FV_LOG_WARN("inventory file=%s: %s (keeping the previous one)", a->cfg->inventory_file,
-                    a->inv_src.err);
-    } else if (rc == 1) {
-        const struct fv_k8s_inventory_stats *st = fv_k8s_inventory_stats(fresh);
-        fv_k8s_inventory_free(a->inv);
-        a->inv = fresh;
-        FV_LOG_INFO("inventory loaded file=%s pods=%zu services=%zu nodes=%zu skipped=%zu",
-                    a->cfg->inventory_file, st->pods, st->services, st->nodes, st->skipped);
-    }
+    if (a->have_inv_src)
+        fv_k8s_file_source_update(&a->inv_src, &a->inv);
 }
 
 static void do_poll(struct agent *a)

@@ -12,6 +12,8 @@
  */
 #include "k8s/internal.h"
 
+#include "base/log.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -284,4 +286,21 @@ int fv_k8s_file_source_poll(struct fv_k8s_file_source *src, struct fv_k8s_invent
     if (same_file(src, &st) && !src->racy)
         return 0;
     return poll_read(src, &st, fresh);
+}
+
+int fv_k8s_file_source_update(struct fv_k8s_file_source *src, struct fv_k8s_inventory **inv)
+{
+    struct fv_k8s_inventory *fresh = NULL;
+    int rc = fv_k8s_file_source_poll(src, &fresh);
+
+    if (rc < 0 && *inv) {
+        FV_LOG_WARN("inventory file=%s: %s (keeping the previous one)", src->path, src->err);
+    } else if (rc == 1) {
+        const struct fv_k8s_inventory_stats *st = fv_k8s_inventory_stats(fresh);
+        fv_k8s_inventory_free(*inv);
+        *inv = fresh;
+        FV_LOG_INFO("inventory loaded file=%s pods=%zu services=%zu nodes=%zu skipped=%zu",
+                    src->path, st->pods, st->services, st->nodes, st->skipped);
+    }
+    return rc;
 }

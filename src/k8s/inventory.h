@@ -333,4 +333,10 @@ void fv_k8s_file_source_fini(struct fv_k8s_file_source *src);
  */
 int fv_k8s_file_source_poll(struct fv_k8s_file_source *src, struct fv_k8s_inventory **fresh);
 
+/* Polls src and, when the file changed, replaces *inv (freeing the old
+ * snapshot: for callers whose only reader is the calling thread) and logs
+ * what was loaded; a failed read is logged as a warning when a previous
+ * snapshot is kept.  Returns what fv_k8s_file_source_poll returned. */
+int fv_k8s_file_source_update(struct fv_k8s_file_source *src, struct fv_k8s_inventory **inv);
+
 #endif
