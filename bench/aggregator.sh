@@ -28,6 +28,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 BUILD=${BUILD:-build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
 FLOWVIS=${FLOWVIS:-$BUILD/flowvis}
@@ -55,28 +57,7 @@ declare -A PER # CPU microseconds per record, by label
 # Processes
 # ---------------------------------------------------------------------------
 
-forget() {
-    local p keep=()
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-}
 
-# stop_pid PID [SIGNAL]: SIGNAL (TERM), up to 10 s to exit, then SIGKILL.
-stop_pid() {
-    local pid=$1 sig=${2:-TERM} i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -"$sig" "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
-}
 
 # stop_foreign: nfacctd's plugins, when their core did not take them along;
 # only a process that still has the name it had (not a reused PID).
@@ -105,37 +86,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say() { printf '%s\n' "$*"; }
 fail() {
     say "bench: FAILED: aggregator: $*" >&2
     FAILED=1
 }
 
-busy_check() {
-    local a b
-    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' \
-        /proc/stat)
-    sleep 1
-    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' \
-        /proc/stat)
-    awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        pct = (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0
-        printf "  machine: %d cores, %.0f%% busy with other work before the runs\n", n, pct
-        if (pct > 15)
-            printf "  WARNING: the machine is busy: figures will be noisy; run again when idle\n"
-    }'
-}
 
-# cpu_ticks PID: utime+stime of a live process (all its threads), in ticks.
-cpu_ticks() {
-    local line rest
-    read -r line <"/proc/$1/stat" || return 1
-    rest=${line##*) }
-    # shellcheck disable=SC2086 # split the fields on purpose
-    set -- $rest
-    echo $((${12} + ${13}))
-}
 
 # tree_ticks PID: cpu_ticks of PID and of its children (nfacctd's plugins).
 tree_ticks() {

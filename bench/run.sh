@@ -28,6 +28,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # `make bench BUILD=dir` passes BUILD in the environment.
 BUILD=${BUILD:-build}
 [[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
@@ -58,30 +60,7 @@ declare -A PER # CPU microseconds per record, by run label
 # Processes
 # ---------------------------------------------------------------------------
 
-# forget PID: a reaped process is no longer ours to stop (its PID may be
-# reused by another one).
-forget() {
-    local p keep=()
-    for p in "${PIDS[@]}"; do
-        [[ $p == "$1" ]] || keep+=("$p")
-    done
-    PIDS=("${keep[@]}")
-}
 
-# stop_pid PID: SIGTERM, up to 10 s to exit, then SIGKILL; reaps it.
-stop_pid() {
-    local pid=$1 i
-    if kill -0 "$pid" 2>/dev/null; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for ((i = 0; i < 100; i++)); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
-    fi
-    wait "$pid" 2>/dev/null || true
-    forget "$pid"
-}
 
 cleanup() {
     local pid
@@ -96,39 +75,12 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-say() { printf '%s\n' "$*"; }
 
-# busy_check: warns when other processes keep the machine busy, since the
-# figures are then noisy (receivers and generator share the cores).
-busy_check() {
-    local a b
-    a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' \
-        /proc/stat)
-    sleep 1
-    b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' \
-        /proc/stat)
-    awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
-        split(a, x, " "); split(b, y, " ")
-        pct = (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0
-        printf "  machine: %d cores, %.0f%% busy with other work before the runs\n", n, pct
-        if (pct > 15)
-            printf "  WARNING: the machine is busy: figures will be noisy; run again when idle\n"
-    }'
-}
 fail() {
     say "bench: FAILED: $*" >&2
     FAILED=1
 }
 
-# cpu_ticks PID: utime+stime of a live process, in clock ticks.
-cpu_ticks() {
-    local line rest
-    read -r line <"/proc/$1/stat" || return 1
-    rest=${line##*) }
-    # shellcheck disable=SC2086 # split the fields on purpose
-    set -- $rest
-    echo $((${12} + ${13}))
-}
 
 # sock_field PORT FIELD: a field of 127.0.0.1:PORT's line in /proc/net/udp:
 # rx_queue (bytes) or drops; nothing when no socket is bound there.
