@@ -117,7 +117,6 @@ struct query {
 
 struct shard {
     struct agg *agg;
-    int id;
     pthread_t thread;
     struct fv_spsc in;  /* decoded records from the main thread */
     struct fv_spsc out; /* exported records to the output thread */
@@ -1022,7 +1021,6 @@ static int start_shards(struct agg *a)
     for (int i = 0; i < a->nshards; i++) {
         struct shard *sh = &a->shards[i];
         sh->agg = a;
-        sh->id = i;
         pthread_mutex_init(&sh->qlock, NULL);
         pthread_cond_init(&sh->qcond, NULL);
         pthread_mutex_init(&sh->slock, NULL);
