@@ -14,14 +14,15 @@ set -euo pipefail
 group_packages() {
     case "$1" in
     build) echo "gcc libcurl4-openssl-dev libevent-dev libjansson-dev libmicrohttpd-dev" \
-        "libmnl-dev libnetfilter-conntrack-dev libssl-dev libyaml-dev make pkg-config" ;;
+        "libmnl-dev libnetfilter-conntrack-dev libsqlite3-dev libssl-dev libyaml-dev make pkg-config" \
+        "zlib1g-dev" ;;
     # libclang-rt-14-dev carries the libFuzzer and sanitizer runtimes.
     dev) echo "clang clang-format libclang-rt-14-dev" ;;
     # The integration tests drive real third-party tools in network
     # namespaces; python3 makes traffic with exact byte counts.
-    test) echo "conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
-        "iperf3 nfdump softflowd tcpdump tshark ulogd2" ;;
-    bench) echo "iperf3 nfdump pmacct procps valgrind" ;;
+    test) echo "clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
+        "iperf3 nfdump softflowd sqlite3 tcpdump tshark ulogd2" ;;
+    bench) echo "clickhouse-server iperf3 nfdump pmacct procps sqlite3 valgrind" ;;
     *) return 1 ;;
     esac
 }

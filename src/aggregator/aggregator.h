@@ -26,7 +26,6 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stddef.h>
 #include <stdint.h>
 
 /* The aggregator's configuration; cmd/aggregator.c holds the table (keys,
@@ -62,13 +61,6 @@ struct fv_agg_cfg {
     uint64_t ch_commit_ms;             /* clickHouse.commitInterval */
     int log_level;                     /* logLevel */
 };
-
-#define FV_AGG_FORMAT_IPFIX 0
-#define FV_AGG_FORMAT_JSON 1
-
-/* Checks what the config table cannot check key by key (keys that only
- * make sense together).  0, or -1 with a sentence naming the keys in why. */
-int fv_agg_cfg_check(const struct fv_agg_cfg *cfg, char *why, size_t n);
 
 #define FV_AGG_FORMAT_IPFIX 0
 #define FV_AGG_FORMAT_JSON 1
