@@ -12,7 +12,7 @@
  * each, the CPU time of
  *   - a bare dump: nfct_query(NFCT_Q_DUMP) with a callback that only counts
  *     (what any conntrack reader pays at least);
- *   - one agent poll: fv_ct_dump feeding fv_store_update for every entry,
+ *   - one agent poll: fv_ct_dump feeding fv_agent_store_update for every entry,
  *     then the sweep (what `flowvis agent` does every flowPollInterval);
  * and prints the best of each, their ratio (target <= 1.25) and the store's
  * bytes per tracked connection (target <= 200).
@@ -74,7 +74,7 @@ static int emit_nothing(void *ctx, const struct fv_conn_report *r)
 }
 
 struct poll_ctx {
-    struct fv_store *store;
+    struct fv_agent_store *store;
     unsigned long entries;
 };
 
@@ -82,14 +82,14 @@ static int on_entry(void *arg, const struct fv_ct_entry *e)
 {
     struct poll_ctx *p = arg;
     p->entries++;
-    fv_store_update(p->store, e, 1000, 1, emit_nothing, NULL);
+    fv_agent_store_update(p->store, e, 1000, 1, emit_nothing, NULL);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
     unsigned n = argc > 1 ? (unsigned)strtoul(argv[1], NULL, 10) : 200000;
-    struct fv_store_cfg cfg = {.active_timeout_ms = 30000, .idle_timeout_ms = 15000};
+    struct fv_agent_store_cfg cfg = {.active_timeout_ms = 30000, .idle_timeout_ms = 15000};
     struct nfct_handle *h = nfct_open(CONNTRACK, 0);
     double bare = 1e9, agent = 1e9;
     unsigned long bare_count = 0;
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
     struct fv_ct *ct;
     int made;
 
-    if (h == NULL || fv_ct_open(false, &ct) < 0 || fv_store_new(&cfg, &p.store) < 0) {
+    if (h == NULL || fv_ct_open(false, &ct) < 0 || fv_agent_store_new(&cfg, &p.store) < 0) {
         fprintf(stderr, "bench_agent_poll: needs root (CAP_NET_ADMIN) and conntrack\n");
         return 1;
     }
@@ -114,23 +114,23 @@ int main(int argc, char **argv)
 
         t0 = cpu_seconds();
         p.entries = 0;
-        fv_store_begin_sweep(p.store);
+        fv_agent_store_begin_sweep(p.store);
         fv_ct_dump(ct, on_entry, &p);
-        fv_store_end_sweep(p.store, 1000, 1, emit_nothing, NULL);
+        fv_agent_store_end_sweep(p.store, 1000, 1, emit_nothing, NULL);
         t = cpu_seconds() - t0;
         agent = t < agent ? t : agent;
     }
-    struct fv_store_stats st;
-    fv_store_stats(p.store, &st);
+    struct fv_agent_store_stats st;
+    fv_agent_store_stats(p.store, &st);
     printf("agent poll: %lu entries; bare libnetfilter_conntrack dump %.1f ms CPU, "
            "agent poll (dump + store) %.1f ms CPU, ratio %.2f (target <= 1.25)\n",
            p.entries, bare * 1e3, agent * 1e3, agent / bare);
     printf("agent poll: %llu connections tracked, store %.0f bytes per connection "
            "(target <= 200)\n",
            (unsigned long long)st.tracked,
-           st.tracked ? (double)fv_store_memory(p.store) / (double)st.tracked : 0.0);
+           st.tracked ? (double)fv_agent_store_memory(p.store) / (double)st.tracked : 0.0);
     printf("agent poll: bare dump saw %lu entries\n", bare_count);
-    fv_store_free(p.store);
+    fv_agent_store_free(p.store);
     fv_ct_close(ct);
     nfct_close(h);
     return 0;

@@ -60,7 +60,7 @@ static struct fv_metric m_events =
 struct agent {
     const struct fv_agent_cfg *cfg;
     struct fv_ct *ct;
-    struct fv_store *store;
+    struct fv_agent_store *store;
     struct fv_sender *sender;
     struct fv_metrics reg;
     struct fv_metrics_server *msrv;
@@ -241,7 +241,7 @@ static int on_dump_entry(void *ctx, const struct fv_ct_entry *e)
 
     a->dump_entries++;
     if (wanted(a, e))
-        fv_store_update(a->store, e, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+        fv_agent_store_update(a->store, e, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
     return 0;
 }
 
@@ -254,9 +254,9 @@ static int on_event(void *ctx, enum fv_ct_event type, const struct fv_ct_entry *
     if (!wanted(a, e))
         return 0;
     if (type == FV_CT_DESTROY)
-        fv_store_destroy(a->store, e, now, fv_clock_wall_s(), emit, a);
+        fv_agent_store_destroy(a->store, e, now, fv_clock_wall_s(), emit, a);
     else
-        fv_store_update(a->store, e, now, fv_clock_wall_s(), emit, a);
+        fv_agent_store_update(a->store, e, now, fv_clock_wall_s(), emit, a);
     return 0;
 }
 
@@ -289,7 +289,7 @@ static void do_poll(struct agent *a)
 
     reload_inventory(a);
     a->dump_entries = 0;
-    fv_store_begin_sweep(a->store);
+    fv_agent_store_begin_sweep(a->store);
     rc = fv_ct_dump(a->ct, on_dump_entry, a);
     if (rc < 0) {
         /* An incomplete dump must not make connections look gone. */
@@ -299,7 +299,7 @@ static void do_poll(struct agent *a)
     /* Events queued during the dump first: a DESTROY among them carries the
      * exact final counters, better than the sweep's last-seen ones. */
     read_events(a);
-    fv_store_end_sweep(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+    fv_agent_store_end_sweep(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
     fv_metric_set(&m_poll_us, (fv_clock_mono_ns() - t0) / 1000);
     fv_metric_set(&m_ct_total, a->dump_entries);
     fv_metric_add(&m_polls, 1);
@@ -307,10 +307,10 @@ static void do_poll(struct agent *a)
 
 static void update_gauges(struct agent *a)
 {
-    struct fv_store_stats st;
+    struct fv_agent_store_stats st;
     struct fv_sender_stats ss;
 
-    fv_store_stats(a->store, &st);
+    fv_agent_store_stats(a->store, &st);
     fv_sender_stats(a->sender, &ss);
     fv_metric_set(&m_tracked, st.tracked);
     fv_metric_set(&m_queue, ss.queued);
@@ -344,8 +344,8 @@ static int setup(struct agent *a, struct fv_sender_cfg *scfg)
     struct fv_metric *all[] = {&m_ct_total, &m_tracked, &m_denied,     &m_ct_max, &m_reconnects,
                                &m_exported, &m_dropped, &m_queue_full, &m_queue,  &m_connected,
                                &m_poll_us,  &m_polls,   &m_overruns,   &m_events};
-    struct fv_store_cfg stcfg = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms,
-                                 a->cfg->max_conns};
+    struct fv_agent_store_cfg stcfg = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms,
+                                       a->cfg->max_conns};
     long long ctmax;
     int rc;
 
@@ -365,7 +365,7 @@ static int setup(struct agent *a, struct fv_sender_cfg *scfg)
         FV_LOG_ERROR("cannot open conntrack: %s (needs CAP_NET_ADMIN)", fv_strerror(rc));
         return rc;
     }
-    rc = fv_store_new(&stcfg, &a->store);
+    rc = fv_agent_store_new(&stcfg, &a->store);
     if (rc < 0)
         return rc;
     if (a->cfg->inventory_file) {
@@ -402,7 +402,7 @@ static void loop(struct agent *a, volatile sig_atomic_t *stop)
     while (!*stop) {
         uint64_t now = fv_clock_mono_ms();
         uint64_t wait = next_poll > now ? next_poll - now : 0;
-        uint64_t due = fv_store_next_deadline(a->store, now);
+        uint64_t due = fv_agent_store_next_deadline(a->store, now);
         struct pollfd p = {.fd = fv_ct_event_fd(a->ct), .events = POLLIN};
         bool resync = false;
 
@@ -419,7 +419,7 @@ static void loop(struct agent *a, volatile sig_atomic_t *stop)
             if (next_poll <= now)
                 next_poll = now + a->cfg->poll_interval_ms;
         }
-        fv_store_expire(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+        fv_agent_store_expire(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
         update_gauges(a);
     }
 }
@@ -458,12 +458,12 @@ int fv_agent_run(const struct fv_agent_cfg *cfg, volatile sig_atomic_t *stop)
                     fv_proto_name(scfg.exporter.addr.proto), a.k8s_mode ? "kubernetes" : "host");
         loop(&a, stop);
         /* What changed since the last export still goes out (reason 4). */
-        fv_store_flush(a.store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, &a);
+        fv_agent_store_flush(a.store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, &a);
         FV_LOG_INFO("agent stopping node=%s", cfg->node_name);
     }
     fv_sender_stop(a.sender, DRAIN_ON_EXIT_MS);
     fv_metrics_server_stop(a.msrv);
-    fv_store_free(a.store);
+    fv_agent_store_free(a.store);
     fv_ct_close(a.ct);
     if (a.have_inv_src)
         fv_k8s_file_source_fini(&a.inv_src);

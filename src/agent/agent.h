@@ -7,7 +7,7 @@
  * Services) and queues it for the sender thread (sender.h).  Metrics are
  * served by libmicrohttpd's thread.  The record path:
  *
- *   dump/event -> filter -> fv_store_update/destroy -> (deadline) emit
+ *   dump/event -> filter -> fv_agent_store_update/destroy -> (deadline) emit
  *   -> enrich (inventory) -> fv_sender_push -> sender thread -> IPFIX
  *
  * Without an inventory file nor Pod CIDRs the agent runs in host mode: it

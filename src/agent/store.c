@@ -55,8 +55,8 @@ struct conn {
     uint32_t deadline_t; /* heap key */
 };
 
-struct fv_store {
-    struct fv_store_cfg cfg;
+struct fv_agent_store {
+    struct fv_agent_store_cfg cfg;
     struct conn *conns;
     uint32_t nconns;    /* entries in use or on the free list */
     uint32_t cap;       /* allocated entries */
@@ -65,7 +65,7 @@ struct fv_store {
     uint32_t index_cap; /* power of two */
     uint32_t *heap;
     uint32_t heap_len;
-    struct fv_store_stats stats;
+    struct fv_agent_store_stats stats;
 };
 
 static uint64_t hash_key(const struct key *k)
@@ -105,13 +105,13 @@ static uint32_t ticks(uint64_t ms)
 
 /* ---- heap ---- */
 
-static void heap_set(struct fv_store *s, uint32_t pos, uint32_t c)
+static void heap_set(struct fv_agent_store *s, uint32_t pos, uint32_t c)
 {
     s->heap[pos] = c;
     s->conns[c].heap_pos = pos;
 }
 
-static void heap_up(struct fv_store *s, uint32_t pos)
+static void heap_up(struct fv_agent_store *s, uint32_t pos)
 {
     uint32_t c = s->heap[pos];
     uint32_t d = s->conns[c].deadline_t;
@@ -126,7 +126,7 @@ static void heap_up(struct fv_store *s, uint32_t pos)
     heap_set(s, pos, c);
 }
 
-static void heap_down(struct fv_store *s, uint32_t pos)
+static void heap_down(struct fv_agent_store *s, uint32_t pos)
 {
     uint32_t c = s->heap[pos];
     uint32_t d = s->conns[c].deadline_t;
@@ -146,7 +146,7 @@ static void heap_down(struct fv_store *s, uint32_t pos)
     heap_set(s, pos, c);
 }
 
-static void heap_remove(struct fv_store *s, uint32_t c)
+static void heap_remove(struct fv_agent_store *s, uint32_t c)
 {
     uint32_t pos = s->conns[c].heap_pos;
 
@@ -165,7 +165,7 @@ static void heap_remove(struct fv_store *s, uint32_t c)
 }
 
 /* (Re)arms c at its deadline. */
-static void arm(struct fv_store *s, uint32_t c, uint32_t deadline)
+static void arm(struct fv_agent_store *s, uint32_t c, uint32_t deadline)
 {
     struct conn *x = &s->conns[c];
 
@@ -180,12 +180,12 @@ static void arm(struct fv_store *s, uint32_t c, uint32_t deadline)
     }
 }
 
-static uint32_t idle_deadline(const struct fv_store *s, const struct conn *x)
+static uint32_t idle_deadline(const struct fv_agent_store *s, const struct conn *x)
 {
     return x->change_t + ticks(s->cfg.idle_timeout_ms);
 }
 
-static uint32_t deadline_of(const struct fv_store *s, const struct conn *x)
+static uint32_t deadline_of(const struct fv_agent_store *s, const struct conn *x)
 {
     uint32_t active = x->export_t + ticks(s->cfg.active_timeout_ms);
     uint32_t idle = idle_deadline(s, x);
@@ -194,7 +194,7 @@ static uint32_t deadline_of(const struct fv_store *s, const struct conn *x)
 
 /* ---- index ---- */
 
-static uint32_t index_find(const struct fv_store *s, const struct key *k, uint32_t *slot)
+static uint32_t index_find(const struct fv_agent_store *s, const struct key *k, uint32_t *slot)
 {
     uint32_t mask = s->index_cap - 1, i = (uint32_t)hash_key(k) & mask;
 
@@ -207,7 +207,7 @@ static uint32_t index_find(const struct fv_store *s, const struct key *k, uint32
     return s->index[i];
 }
 
-static int index_grow(struct fv_store *s)
+static int index_grow(struct fv_agent_store *s)
 {
     uint32_t cap = s->index_cap * 2, *old = s->index, oldcap = s->index_cap;
 
@@ -229,7 +229,7 @@ static int index_grow(struct fv_store *s)
     return 0;
 }
 
-static void index_delete(struct fv_store *s, uint32_t slot)
+static void index_delete(struct fv_agent_store *s, uint32_t slot)
 {
     uint32_t mask = s->index_cap - 1;
 
@@ -246,7 +246,7 @@ static void index_delete(struct fv_store *s, uint32_t slot)
 
 /* ---- entries ---- */
 
-static int grow_entries(struct fv_store *s)
+static int grow_entries(struct fv_agent_store *s)
 {
     /* Grow by a quarter, not double: the store is the agent's memory. */
     uint32_t cap = s->cap + s->cap / 4 + 1024;
@@ -264,7 +264,7 @@ static int grow_entries(struct fv_store *s)
     return 0;
 }
 
-static uint32_t conn_insert(struct fv_store *s, const struct key *k, uint32_t slot)
+static uint32_t conn_insert(struct fv_agent_store *s, const struct key *k, uint32_t slot)
 {
     uint32_t c;
 
@@ -290,7 +290,7 @@ static uint32_t conn_insert(struct fv_store *s, const struct key *k, uint32_t sl
     return c;
 }
 
-static void conn_free(struct fv_store *s, uint32_t c)
+static void conn_free(struct fv_agent_store *s, uint32_t c)
 {
     uint32_t slot;
 
@@ -303,9 +303,9 @@ static void conn_free(struct fv_store *s, uint32_t c)
     s->stats.tracked--;
 }
 
-int fv_store_new(const struct fv_store_cfg *cfg, struct fv_store **out)
+int fv_agent_store_new(const struct fv_agent_store_cfg *cfg, struct fv_agent_store **out)
 {
-    struct fv_store *s = calloc(1, sizeof(*s));
+    struct fv_agent_store *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
         return -ENOMEM;
@@ -316,7 +316,7 @@ int fv_store_new(const struct fv_store_cfg *cfg, struct fv_store **out)
     s->index_cap = 1024;
     s->index = malloc(s->index_cap * sizeof(*s->index));
     if (s->index == NULL || grow_entries(s) < 0) {
-        fv_store_free(s);
+        fv_agent_store_free(s);
         return -ENOMEM;
     }
     memset(s->index, 0xFF, s->index_cap * sizeof(*s->index));
@@ -324,7 +324,7 @@ int fv_store_new(const struct fv_store_cfg *cfg, struct fv_store **out)
     return 0;
 }
 
-void fv_store_free(struct fv_store *s)
+void fv_agent_store_free(struct fv_agent_store *s)
 {
     if (s == NULL)
         return;
@@ -336,8 +336,8 @@ void fv_store_free(struct fv_store *s)
 
 /* ---- exports ---- */
 
-static int report(struct fv_store *s, uint32_t c, uint8_t reason, uint32_t end_s,
-                  fv_store_emit_fn emit, void *ctx)
+static int report(struct fv_agent_store *s, uint32_t c, uint8_t reason, uint32_t end_s,
+                  fv_agent_store_emit_fn emit, void *ctx)
 {
     struct conn *x = &s->conns[c];
     struct fv_conn_report r;
@@ -371,7 +371,7 @@ static int report(struct fv_store *s, uint32_t c, uint8_t reason, uint32_t end_s
     return emit(ctx, &r);
 }
 
-static void exported(struct fv_store *s, uint32_t c, uint64_t now_ms)
+static void exported(struct fv_agent_store *s, uint32_t c, uint64_t now_ms)
 {
     struct conn *x = &s->conns[c];
 
@@ -386,8 +386,8 @@ static bool changed_since_export(const struct conn *x)
 }
 
 /* The final export of a connection that ended; true when it was queued. */
-static bool export_final(struct fv_store *s, uint32_t c, uint64_t now_ms, uint32_t end_s,
-                         fv_store_emit_fn emit, void *ctx)
+static bool export_final(struct fv_agent_store *s, uint32_t c, uint64_t now_ms, uint32_t end_s,
+                         fv_agent_store_emit_fn emit, void *ctx)
 {
     if (report(s, c, FV_END_OF_FLOW, end_s, emit, ctx) < 0)
         return false;
@@ -432,8 +432,8 @@ static void restart(struct conn *x, const struct fv_ct_entry *e, uint64_t now_ms
     x->endpoint_port = e->reply.sport;
 }
 
-void fv_store_update(struct fv_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
-                     uint32_t now_s, fv_store_emit_fn emit, void *ctx)
+void fv_agent_store_update(struct fv_agent_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
+                           uint32_t now_s, fv_agent_store_emit_fn emit, void *ctx)
 {
     struct key k;
     uint64_t cur[4];
@@ -489,8 +489,8 @@ void fv_store_update(struct fv_store *s, const struct fv_ct_entry *e, uint64_t n
         arm(s, c, deadline_of(s, x));
 }
 
-void fv_store_destroy(struct fv_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
-                      uint32_t now_s, fv_store_emit_fn emit, void *ctx)
+void fv_agent_store_destroy(struct fv_agent_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
+                            uint32_t now_s, fv_agent_store_emit_fn emit, void *ctx)
 {
     struct key k;
     uint32_t slot, c;
@@ -518,14 +518,14 @@ void fv_store_destroy(struct fv_store *s, const struct fv_ct_entry *e, uint64_t 
     conn_free(s, c);
 }
 
-void fv_store_begin_sweep(struct fv_store *s)
+void fv_agent_store_begin_sweep(struct fv_agent_store *s)
 {
     for (uint32_t c = 0; c < s->nconns; c++)
         s->conns[c].flags &= (uint8_t)~F_SEEN;
 }
 
-void fv_store_end_sweep(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                        void *ctx)
+void fv_agent_store_end_sweep(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                              fv_agent_store_emit_fn emit, void *ctx)
 {
     for (uint32_t c = 0; c < s->nconns; c++) {
         struct conn *x = &s->conns[c];
@@ -537,8 +537,8 @@ void fv_store_end_sweep(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_
     }
 }
 
-void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                     void *ctx)
+void fv_agent_store_expire(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                           fv_agent_store_emit_fn emit, void *ctx)
 {
     uint32_t now = tick(now_ms);
 
@@ -569,8 +569,8 @@ void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_sto
     }
 }
 
-void fv_store_flush(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                    void *ctx)
+void fv_agent_store_flush(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                          fv_agent_store_emit_fn emit, void *ctx)
 {
     for (uint32_t c = 0; c < s->nconns; c++) {
         struct conn *x = &s->conns[c];
@@ -581,7 +581,7 @@ void fv_store_flush(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_stor
     }
 }
 
-uint64_t fv_store_next_deadline(const struct fv_store *s, uint64_t now_ms)
+uint64_t fv_agent_store_next_deadline(const struct fv_agent_store *s, uint64_t now_ms)
 {
     if (s->heap_len == 0)
         return UINT64_MAX;
@@ -589,12 +589,12 @@ uint64_t fv_store_next_deadline(const struct fv_store *s, uint64_t now_ms)
     return d > now_ms ? d - now_ms : 0;
 }
 
-void fv_store_stats(const struct fv_store *s, struct fv_store_stats *out)
+void fv_agent_store_stats(const struct fv_agent_store *s, struct fv_agent_store_stats *out)
 {
     *out = s->stats;
 }
 
-size_t fv_store_memory(const struct fv_store *s)
+size_t fv_agent_store_memory(const struct fv_agent_store *s)
 {
     return sizeof(*s) + (size_t)s->cap * (sizeof(struct conn) + sizeof(uint32_t)) +
            (size_t)s->index_cap * sizeof(uint32_t);

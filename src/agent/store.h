@@ -26,11 +26,11 @@
  *
  * Thread rules: one thread owns a store.
  *
- *     fv_store_new(&cfg, &s);
- *     fv_store_begin_sweep(s);                      // before each dump
- *     fv_store_update(s, &entry, now_ms, now_s);    // for each dump entry
- *     fv_store_end_sweep(s, now_ms, now_s, emit, ctx);  // gone -> reason 3
- *     fv_store_expire(s, now_ms, now_s, emit, ctx); // due -> reason 1 or 2
+ *     fv_agent_store_new(&cfg, &s);
+ *     fv_agent_store_begin_sweep(s);                      // before each dump
+ *     fv_agent_store_update(s, &entry, now_ms, now_s);    // for each dump entry
+ *     fv_agent_store_end_sweep(s, now_ms, now_s, emit, ctx);  // gone -> reason 3
+ *     fv_agent_store_expire(s, now_ms, now_s, emit, ctx); // due -> reason 1 or 2
  */
 #ifndef FV_AGENT_STORE_H
 #define FV_AGENT_STORE_H
@@ -50,7 +50,7 @@ enum fv_end_reason {
     FV_END_LACK_OF_RESOURCES = 5,
 };
 
-struct fv_store_cfg {
+struct fv_agent_store_cfg {
     uint64_t active_timeout_ms; /* activeFlowExportTimeout */
     uint64_t idle_timeout_ms;   /* idleFlowExportTimeout */
     uint32_t max_conns;         /* beyond it new connections are not tracked (counted) */
@@ -74,49 +74,49 @@ struct fv_conn_report {
 
 /* Returns 0; a negative value means the record could not be queued and
  * the connection keeps its old exported counters (it will be retried). */
-typedef int (*fv_store_emit_fn)(void *ctx, const struct fv_conn_report *r);
+typedef int (*fv_agent_store_emit_fn)(void *ctx, const struct fv_conn_report *r);
 
-struct fv_store_stats {
+struct fv_agent_store_stats {
     uint64_t tracked;        /* connections in the store now */
     uint64_t untracked_full; /* new connections refused at max_conns */
     uint64_t counter_resets; /* counters went backwards: a new connection */
 };
 
-struct fv_store;
+struct fv_agent_store;
 
-int fv_store_new(const struct fv_store_cfg *cfg, struct fv_store **out);
-void fv_store_free(struct fv_store *s);
+int fv_agent_store_new(const struct fv_agent_store_cfg *cfg, struct fv_agent_store **out);
+void fv_agent_store_free(struct fv_agent_store *s);
 
 /* Starts a dump: every connection is "not yet seen". */
-void fv_store_begin_sweep(struct fv_store *s);
+void fv_agent_store_begin_sweep(struct fv_agent_store *s);
 
 /* An entry from a dump or a NEW event, observed at now. */
-void fv_store_update(struct fv_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
-                     uint32_t now_s, fv_store_emit_fn emit, void *ctx);
+void fv_agent_store_update(struct fv_agent_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
+                           uint32_t now_s, fv_agent_store_emit_fn emit, void *ctx);
 
 /* A DESTROY event: exported at once with its final counters, then forgotten. */
-void fv_store_destroy(struct fv_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
-                      uint32_t now_s, fv_store_emit_fn emit, void *ctx);
+void fv_agent_store_destroy(struct fv_agent_store *s, const struct fv_ct_entry *e, uint64_t now_ms,
+                            uint32_t now_s, fv_agent_store_emit_fn emit, void *ctx);
 
 /* Ends a dump: connections it did not contain are gone (reason 3). */
-void fv_store_end_sweep(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                        void *ctx);
+void fv_agent_store_end_sweep(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                              fv_agent_store_emit_fn emit, void *ctx);
 
 /* Exports every connection whose deadline is due. */
-void fv_store_expire(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                     void *ctx);
+void fv_agent_store_expire(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                           fv_agent_store_emit_fn emit, void *ctx);
 
 /* Exports every connection with unexported changes, flowEndReason 4
  * (forced end): the agent is shutting down. */
-void fv_store_flush(struct fv_store *s, uint64_t now_ms, uint32_t now_s, fv_store_emit_fn emit,
-                    void *ctx);
+void fv_agent_store_flush(struct fv_agent_store *s, uint64_t now_ms, uint32_t now_s,
+                          fv_agent_store_emit_fn emit, void *ctx);
 
 /* Milliseconds until the next deadline (UINT64_MAX when none). */
-uint64_t fv_store_next_deadline(const struct fv_store *s, uint64_t now_ms);
+uint64_t fv_agent_store_next_deadline(const struct fv_agent_store *s, uint64_t now_ms);
 
-void fv_store_stats(const struct fv_store *s, struct fv_store_stats *out);
+void fv_agent_store_stats(const struct fv_agent_store *s, struct fv_agent_store_stats *out);
 
 /* Bytes the store holds per tracked connection (entries, index, heap). */
-size_t fv_store_memory(const struct fv_store *s);
+size_t fv_agent_store_memory(const struct fv_agent_store *s);
 
 #endif

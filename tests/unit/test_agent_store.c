@@ -34,11 +34,11 @@ static int emit(void *ctx, const struct fv_conn_report *r)
     return 0;
 }
 
-static struct fv_store *new_store(void)
+static struct fv_agent_store *new_store(void)
 {
-    struct fv_store_cfg cfg = {.active_timeout_ms = ACTIVE, .idle_timeout_ms = IDLE};
-    struct fv_store *s;
-    assert_int_equal(fv_store_new(&cfg, &s), 0);
+    struct fv_agent_store_cfg cfg = {.active_timeout_ms = ACTIVE, .idle_timeout_ms = IDLE};
+    struct fv_agent_store *s;
+    assert_int_equal(fv_agent_store_new(&cfg, &s), 0);
     return s;
 }
 
@@ -65,19 +65,19 @@ static struct fv_ct_entry tcp_entry(int a, uint16_t sport, uint64_t bytes, uint8
     return e;
 }
 
-static void poll_once(struct fv_store *s, struct fv_ct_entry *e, int n, uint64_t now,
+static void poll_once(struct fv_agent_store *s, struct fv_ct_entry *e, int n, uint64_t now,
                       struct sink *k)
 {
-    fv_store_begin_sweep(s);
+    fv_agent_store_begin_sweep(s);
     for (int i = 0; i < n; i++)
-        fv_store_update(s, &e[i], now, (uint32_t)(now / 1000), emit, k);
-    fv_store_end_sweep(s, now, (uint32_t)(now / 1000), emit, k);
-    fv_store_expire(s, now, (uint32_t)(now / 1000), emit, k);
+        fv_agent_store_update(s, &e[i], now, (uint32_t)(now / 1000), emit, k);
+    fv_agent_store_end_sweep(s, now, (uint32_t)(now / 1000), emit, k);
+    fv_agent_store_expire(s, now, (uint32_t)(now / 1000), emit, k);
 }
 
 static void test_active_connection_is_exported_at_active_timeout_with_deltas(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(1, 40000, 1000, 3);
     (void)state;
@@ -108,12 +108,12 @@ static void test_active_connection_is_exported_at_active_timeout_with_deltas(voi
     assert_int_equal(k.r[1].end_reason, FV_END_ACTIVE);
     assert_int_equal(k.r[1].octets, 70000);
     assert_int_equal(k.r[1].d_octets, 30000);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_idle_connection_is_exported_once_then_again_after_a_change(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(2, 40001, 500, 3);
     (void)state;
@@ -135,12 +135,12 @@ static void test_idle_connection_is_exported_once_then_again_after_a_change(void
     assert_int_equal(k.r[1].d_octets, 300);
     assert_int_equal(k.r[2].end_reason, FV_END_IDLE);
     assert_int_equal(k.r[2].d_octets, 0);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_time_wait_is_exported_at_once_and_only_once(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(3, 40002, 100, 3);
     (void)state;
@@ -157,15 +157,15 @@ static void test_time_wait_is_exported_at_once_and_only_once(void **state)
     poll_once(s, &e, 1, 60000, &k);
     poll_once(s, NULL, 0, 65000, &k);
     assert_int_equal(k.n, 1);
-    struct fv_store_stats st;
-    fv_store_stats(s, &st);
+    struct fv_agent_store_stats st;
+    fv_agent_store_stats(s, &st);
     assert_int_equal(st.tracked, 0);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_connection_gone_from_dump_is_exported_with_end_of_flow(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(4, 40003, 1234, 3);
     (void)state;
@@ -175,32 +175,32 @@ static void test_connection_gone_from_dump_is_exported_with_end_of_flow(void **s
     assert_int_equal(k.n, 1);
     assert_int_equal(k.r[0].end_reason, FV_END_OF_FLOW);
     assert_int_equal(k.r[0].d_octets, 1234);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_destroy_of_unseen_connection_exports_exact_final_counters(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(5, 40004, 4321, 7);
     (void)state;
 
     e.stop_ns = 1234ull * 1000000000u;
-    fv_store_destroy(s, &e, 100, 1, emit, &k);
+    fv_agent_store_destroy(s, &e, 100, 1, emit, &k);
     assert_int_equal(k.n, 1);
     assert_int_equal(k.r[0].end_reason, FV_END_OF_FLOW);
     assert_int_equal(k.r[0].octets, 4321);
     assert_int_equal(k.r[0].d_octets, 4321);
     assert_int_equal(k.r[0].end_s, 1234);
-    struct fv_store_stats st;
-    fv_store_stats(s, &st);
+    struct fv_agent_store_stats st;
+    fv_agent_store_stats(s, &st);
     assert_int_equal(st.tracked, 0);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_destroy_after_active_export_sends_only_the_rest(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(6, 40005, 1000, 3);
     (void)state;
@@ -212,16 +212,16 @@ static void test_destroy_after_active_export_sends_only_the_rest(void **state)
     }
     assert_int_equal(k.n, 1);
     e = tcp_entry(6, 40005, 50000, 8);
-    fv_store_destroy(s, &e, 32000, 32, emit, &k);
+    fv_agent_store_destroy(s, &e, 32000, 32, emit, &k);
     assert_int_equal(k.n, 2);
     assert_int_equal(k.r[1].d_octets, 50000 - k.r[0].octets);
     assert_int_equal(k.r[0].d_octets + k.r[1].d_octets, 50000);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_counter_reset_starts_a_new_connection(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(7, 40006, 9000, 3);
     (void)state;
@@ -236,36 +236,36 @@ static void test_counter_reset_starts_a_new_connection(void **state)
     assert_int_equal(k.n, 1);
     assert_int_equal(k.r[0].octets, 200);
     assert_int_equal(k.r[0].d_octets, 200);
-    struct fv_store_stats st;
-    fv_store_stats(s, &st);
+    struct fv_agent_store_stats st;
+    fv_agent_store_stats(s, &st);
     assert_int_equal(st.counter_resets, 1);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_stale_new_event_after_the_final_export_changes_nothing(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(9, 40008, 600, 7);  /* seen in TIME_WAIT by a dump */
     struct fv_ct_entry born = tcp_entry(9, 40008, 0, 1); /* its NEW event, read later */
     (void)state;
 
     e.id = born.id = 77;
-    fv_store_begin_sweep(s);
-    fv_store_update(s, &e, 1000, 1, emit, &k);
-    fv_store_update(s, &born, 1000, 1, emit, &k);
-    fv_store_end_sweep(s, 1000, 1, emit, &k);
+    fv_agent_store_begin_sweep(s);
+    fv_agent_store_update(s, &e, 1000, 1, emit, &k);
+    fv_agent_store_update(s, &born, 1000, 1, emit, &k);
+    fv_agent_store_end_sweep(s, 1000, 1, emit, &k);
     assert_int_equal(k.n, 1);
     for (uint64_t t = 2000; t <= 40000; t += 1000)
         poll_once(s, &e, 1, t, &k);
     assert_int_equal(k.n, 1);
     assert_int_equal(k.r[0].d_octets, 600);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_failed_emit_keeps_the_deltas_for_the_retry(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e = tcp_entry(8, 40007, 700, 3);
     (void)state;
@@ -278,12 +278,12 @@ static void test_failed_emit_keeps_the_deltas_for_the_retry(void **state)
     poll_once(s, &e, 1, 17000, &k);
     assert_int_equal(k.n, 1);
     assert_int_equal(k.r[0].d_octets, 700);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 static void test_deadlines_fire_in_order(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     struct fv_ct_entry e[20];
     (void)state;
@@ -291,48 +291,48 @@ static void test_deadlines_fire_in_order(void **state)
     /* Connection i is first seen at i*100 ms; all go idle in that order. */
     for (int i = 0; i < 20; i++) {
         e[i] = tcp_entry(20 + i, (uint16_t)(41000 + i), 100 + (uint64_t)i, 3);
-        fv_store_update(s, &e[i], (uint64_t)i * 100, 0, emit, &k);
+        fv_agent_store_update(s, &e[i], (uint64_t)i * 100, 0, emit, &k);
     }
     for (uint64_t t = 0; t <= 20000; t += 50)
-        fv_store_expire(s, t, 0, emit, &k);
+        fv_agent_store_expire(s, t, 0, emit, &k);
     assert_int_equal(k.n, 20);
     for (int i = 0; i < 20; i++)
         assert_int_equal(k.r[i].sport, 41000 + i);
-    assert_int_equal(fv_store_next_deadline(s, 20000), UINT64_MAX);
-    fv_store_free(s);
+    assert_int_equal(fv_agent_store_next_deadline(s, 20000), UINT64_MAX);
+    fv_agent_store_free(s);
 }
 
 static void test_many_connections_and_removals_keep_the_index_consistent(void **state)
 {
-    struct fv_store *s = new_store();
+    struct fv_agent_store *s = new_store();
     struct sink k = {0};
     (void)state;
 
     /* Insert 5000, destroy every other one, then look all up again. */
     for (int i = 0; i < 5000; i++) {
         struct fv_ct_entry e = tcp_entry(1 + i % 200, (uint16_t)(1000 + i), 10, 3);
-        fv_store_update(s, &e, 0, 0, emit, &k);
+        fv_agent_store_update(s, &e, 0, 0, emit, &k);
     }
     for (int i = 0; i < 5000; i += 2) {
         struct fv_ct_entry e = tcp_entry(1 + i % 200, (uint16_t)(1000 + i), 10, 3);
         k.n = 0;
-        fv_store_destroy(s, &e, 1, 0, emit, &k);
+        fv_agent_store_destroy(s, &e, 1, 0, emit, &k);
         assert_int_equal(k.n, 1);
         assert_int_equal(k.r[0].sport, 1000 + i);
     }
-    struct fv_store_stats st;
-    fv_store_stats(s, &st);
+    struct fv_agent_store_stats st;
+    fv_agent_store_stats(s, &st);
     assert_int_equal(st.tracked, 2500);
     for (int i = 1; i < 5000; i += 2) {
         struct fv_ct_entry e = tcp_entry(1 + i % 200, (uint16_t)(1000 + i), 10, 3);
         k.n = 0;
-        fv_store_destroy(s, &e, 2, 0, emit, &k);
+        fv_agent_store_destroy(s, &e, 2, 0, emit, &k);
         assert_int_equal(k.n, 1);
         assert_int_equal(k.r[0].d_octets, 10); /* found: not a fresh entry */
     }
-    fv_store_stats(s, &st);
+    fv_agent_store_stats(s, &st);
     assert_int_equal(st.tracked, 0);
-    fv_store_free(s);
+    fv_agent_store_free(s);
 }
 
 int main(void)
