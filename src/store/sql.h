@@ -46,7 +46,8 @@ struct fv_sql_val {
     size_t len;    /* TEXT length */
 };
 
-#define FV_SQL_MAX_ARGS 64
+/* The /series "other" query binds every top group's key columns. */
+#define FV_SQL_MAX_ARGS 512
 
 struct fv_sql {
     struct fv_sbuf text; /* the SQL, with `?` placeholders */
