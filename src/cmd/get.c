@@ -1,10 +1,12 @@
 /*
  * get.c - `flowvis get`: queries a running aggregator's HTTP API (SPEC §7)
- * and prints its flow records or its record metrics as a table, JSON or
- * YAML.
+ * and prints the flow records it holds in memory, the stored flow records
+ * (GET /api/v1/flows, docs/api.md) or its record metrics as a table, JSON
+ * or YAML.
  *
  * One request per run: the filters are checked here first (so a typo never
- * reaches the server), the query is built with every value URL-escaped,
+ * reaches the server; `get flows` checks them with the server's own
+ * parser, store/query.h), the query is built with every value URL-escaped,
  * libcurl does the request (TLS, certificate checks, bearer token,
  * redirects, timeouts) into a buffer capped at MAX_BODY, and jansson
  * parses the answer.  Exit status: 0 printed, 1 the request failed or the
@@ -20,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/err.h"
@@ -28,6 +31,7 @@
 #include "cmd/cmd.h"
 #include "http/table.h"
 #include "http/yaml_out.h"
+#include "store/query.h"
 
 #define DEFAULT_SERVER "http://127.0.0.1:10348"
 #define DEFAULT_TIMEOUT_S 30
@@ -37,12 +41,24 @@
 #define MAX_ERROR_SHOWN 500   /* bytes of a server's error text shown */
 #define MAX_REDIRECTS 3
 
-enum resource { RES_NONE, RES_FLOWRECORDS, RES_RECORDMETRICS };
+enum resource { RES_NONE, RES_FLOWRECORDS, RES_RECORDMETRICS, RES_FLOWS };
 enum output { OUT_TABLE, OUT_JSON, OUT_YAML };
 
 /* The filters of GET /flowrecords, in the order they are sent. */
 enum filter { F_SRCIP, F_DSTIP, F_PROTO, F_SRCPORT, F_DSTPORT, F_COUNT };
 static const char *const filter_key[F_COUNT] = {"srcip", "dstip", "proto", "srcport", "dstport"};
+
+/* The parameters of GET /api/v1/flows that `get flows` sends, each from
+ * the option of the same name. */
+enum flows_param { Q_SINCE, Q_START, Q_END, Q_LIMIT, Q_OFFSET, Q_SORT, Q_ORDER, Q_COUNT };
+static const char *const flows_key[Q_COUNT] = {"since",  "start", "end",  "limit",
+                                               "offset", "sort",  "order"};
+
+/* The columns of the flows table output, and what get flows asks for. */
+#define FLOWS_TABLE_COLUMNS                                                                        \
+    "flowEndSeconds,sourceIP,destinationIP,sourceTransportPort,destinationTransportPort,"          \
+    "protocolIdentifier,sourcePodName,destinationPodName,sourcePodNamespace,"                      \
+    "destinationPodNamespace,destinationServicePortName,octetDeltaCount,reverseOctetDeltaCount"
 
 struct get_opts {
     enum resource res;
@@ -53,6 +69,9 @@ struct get_opts {
     bool insecure;                      /* skip certificate and host name checks */
     long timeout_s;                     /* limit for the whole request */
     char filter[F_COUNT][FV_IP_STRLEN]; /* canonical filter values; "" = not given */
+    const char *flows[Q_COUNT];         /* get flows: option values (argv); NULL = not given */
+    const char *where[FV_QUERY_MAX_WHERE + 1]; /* get flows: --where values (argv) */
+    int nwhere;
 };
 
 /* ------------------------------------------------------------------------
@@ -82,14 +101,18 @@ static void usage_connection(FILE *out)
 
 static void usage_get(FILE *out)
 {
-    fprintf(out, "usage: flowvis get flowrecords|recordmetrics [options]\n\n"
+    fprintf(out, "usage: flowvis get flowrecords|flows|recordmetrics [options]\n\n"
                  "Queries a running aggregator's HTTP API.\n\n"
                  "resources:\n"
                  "  flowrecords     the flow records the aggregator holds in memory, filtered by\n"
                  "                  addresses, protocol and ports (GET /flowrecords)\n"
+                 "  flows           the flow records in the aggregator's store (SQLite or\n"
+                 "                  ClickHouse) over a time range, filtered, sorted and paged\n"
+                 "                  (GET /api/v1/flows)\n"
                  "  recordmetrics   records received, exported and dropped, flows held and\n"
                  "                  exporters connected (GET /recordmetrics)\n\n"
-                 "Run 'flowvis get flowrecords --help' for the filters.\n\n");
+                 "Run 'flowvis get flowrecords --help' and 'flowvis get flows --help' for their\n"
+                 "filters.\n\n");
     usage_connection(out);
 }
 
@@ -112,6 +135,40 @@ static void usage_flowrecords(FILE *out)
     usage_connection(out);
 }
 
+static void usage_flows(FILE *out)
+{
+    fprintf(out,
+            "usage: flowvis get flows [--since D | --start T [--end T]] [--where K=V ...]\n"
+            "                         [--limit N] [--offset N] [--sort COLUMN]\n"
+            "                         [--order asc|desc] [options]\n\n"
+            "Prints the flow records stored by the aggregator (GET /api/v1/flows; the\n"
+            "aggregator needs sqlite.enable or clickHouse.enable). A record is in the range\n"
+            "when start <= flowEndSeconds < end.\n\n"
+            "filters and paging (checked before sending, as the server checks them):\n"
+            "      --since D            the last D: 15m, 1h30m, 7d (units s m h d); default 15m\n"
+            "      --start T            unix seconds or RFC 3339 (2026-11-21T10:00:00Z)\n"
+            "      --end T              the same; default now\n"
+            "      --where K=V          K=V equal, K!=V not equal, K~V contains (case-sensitive);\n"
+            "                           K is a column of the flows table or srcip, dstip,\n"
+            "                           srcport, dstport, proto (tcp, udp, ... or a number),\n"
+            "                           namespace, pod (name or ns/name), node (source or\n"
+            "                           destination), service, policy (ingress or egress);\n"
+            "                           up to 16, all must match\n"
+            "      --limit N            records per answer, 1-10000 (default 100)\n"
+            "      --offset N           records skipped first, 0-1000000 (default 0)\n"
+            "      --sort COLUMN        a column of the flows table (default flowEndSeconds)\n"
+            "      --order asc|desc     default desc: the newest first\n\n"
+            "-o table prints the columns\n"
+            "  TIME SRC_IP DST_IP SPORT DPORT PROTO SRC_POD DST_POD SRC_NS DST_NS SERVICE\n"
+            "  BYTES REV_BYTES\n"
+            "(TIME is flowEndSeconds in UTC, BYTES and REV_BYTES are octetDeltaCount and\n"
+            "reverseOctetDeltaCount, the bytes each record reports) and says on stderr when\n"
+            "more records match than were printed; -o json prints the server's answer\n"
+            "(start, end, total, limit, offset and rows with every column), -o yaml the\n"
+            "same as YAML.\n\n");
+    usage_connection(out);
+}
+
 static void usage_recordmetrics(FILE *out)
 {
     fprintf(out, "usage: flowvis get recordmetrics [options]\n\n"
@@ -128,6 +185,8 @@ static void usage_for(enum resource res, FILE *out)
 {
     if (res == RES_FLOWRECORDS)
         usage_flowrecords(out);
+    else if (res == RES_FLOWS)
+        usage_flows(out);
     else if (res == RES_RECORDMETRICS)
         usage_recordmetrics(out);
     else
@@ -298,7 +357,9 @@ enum {
     OPT_CACERT,
     OPT_INSECURE,
     OPT_TIMEOUT,
-    OPT_FILTER, /* OPT_FILTER + enum filter */
+    OPT_WHERE,
+    OPT_FILTER,                  /* OPT_FILTER + enum filter */
+    OPT_FLOWS = OPT_FILTER + 64, /* OPT_FLOWS + enum flows_param */
 };
 
 /* Options that take effect only once all are read. */
@@ -316,7 +377,18 @@ static int apply_option(int opt, const char *val, struct get_opts *o, struct pen
 
     if (opt >= OPT_FILTER && opt < OPT_FILTER + F_COUNT)
         return parse_filter((enum filter)(opt - OPT_FILTER), val, o) < 0 ? 2 : 0;
+    if (opt >= OPT_FLOWS && opt < OPT_FLOWS + Q_COUNT) {
+        o->flows[opt - OPT_FLOWS] = val;
+        return 0;
+    }
     switch (opt) {
+    case OPT_WHERE:
+        if (o->nwhere == FV_QUERY_MAX_WHERE) {
+            fprintf(stderr, "flowvis get: --where: more than %d clauses\n", FV_QUERY_MAX_WHERE);
+            return 2;
+        }
+        o->where[o->nwhere++] = val;
+        return 0;
     case 'o':
         return parse_output(val, &o->out) < 0 ? 2 : 0;
     case OPT_SERVER:
@@ -354,10 +426,13 @@ static int parse_resource(int argc, char **argv, enum resource *res)
         return 0;
     if (strcmp(argv[optind], "flowrecords") == 0)
         *res = RES_FLOWRECORDS;
+    else if (strcmp(argv[optind], "flows") == 0)
+        *res = RES_FLOWS;
     else if (strcmp(argv[optind], "recordmetrics") == 0)
         *res = RES_RECORDMETRICS;
     else {
-        fprintf(stderr, "flowvis get: unknown resource '%s' (flowrecords or recordmetrics)\n",
+        fprintf(stderr,
+                "flowvis get: unknown resource '%s' (flowrecords, flows or recordmetrics)\n",
                 argv[optind]);
         return -1;
     }
@@ -387,6 +462,36 @@ static int apply_connection(const struct pending *p, struct get_opts *o)
     return 0;
 }
 
+/* The get flows options as the request's parameters (borrowed from argv). */
+static size_t flows_params(const struct get_opts *o, struct fv_query_param *p)
+{
+    size_t n = 0;
+
+    for (int q = 0; q < Q_COUNT; q++)
+        if (o->flows[q])
+            p[n++] = (struct fv_query_param){flows_key[q], strlen(flows_key[q]), o->flows[q],
+                                             strlen(o->flows[q])};
+    for (int i = 0; i < o->nwhere; i++)
+        p[n++] = (struct fv_query_param){"where", 5, o->where[i], strlen(o->where[i])};
+    return n;
+}
+
+/* Checks the get flows options with the server's own parser, so that a
+ * mistake is reported before any request and in the server's words. */
+static int check_flows(const struct get_opts *o)
+{
+    struct fv_query_param p[Q_COUNT + FV_QUERY_MAX_WHERE];
+    struct fv_query q;
+    char err[512];
+
+    if (fv_query_parse(FV_QUERY_FLOWS, p, flows_params(o, p), (int64_t)time(NULL), &q, err,
+                       sizeof(err)) < 0) {
+        fprintf(stderr, "flowvis get: --%s\n", err);
+        return -1;
+    }
+    return 0;
+}
+
 /* -1 to go on with the request, else the exit status. */
 static int parse_args(int argc, char **argv, struct get_opts *o)
 {
@@ -402,6 +507,14 @@ static int parse_args(int argc, char **argv, struct get_opts *o)
         {"proto", required_argument, NULL, OPT_FILTER + F_PROTO},
         {"srcport", required_argument, NULL, OPT_FILTER + F_SRCPORT},
         {"dstport", required_argument, NULL, OPT_FILTER + F_DSTPORT},
+        {"where", required_argument, NULL, OPT_WHERE},
+        {"since", required_argument, NULL, OPT_FLOWS + Q_SINCE},
+        {"start", required_argument, NULL, OPT_FLOWS + Q_START},
+        {"end", required_argument, NULL, OPT_FLOWS + Q_END},
+        {"limit", required_argument, NULL, OPT_FLOWS + Q_LIMIT},
+        {"offset", required_argument, NULL, OPT_FLOWS + Q_OFFSET},
+        {"sort", required_argument, NULL, OPT_FLOWS + Q_SORT},
+        {"order", required_argument, NULL, OPT_FLOWS + Q_ORDER},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -434,6 +547,17 @@ static int parse_args(int argc, char **argv, struct get_opts *o)
             fprintf(stderr, "flowvis get: --%s applies to flowrecords only\n", filter_key[f]);
             return 2;
         }
+    for (int q = 0; q < Q_COUNT && o->res != RES_FLOWS; q++)
+        if (o->flows[q]) {
+            fprintf(stderr, "flowvis get: --%s applies to flows only\n", flows_key[q]);
+            return 2;
+        }
+    if (o->nwhere > 0 && o->res != RES_FLOWS) {
+        fprintf(stderr, "flowvis get: --where applies to flows only\n");
+        return 2;
+    }
+    if (o->res == RES_FLOWS && check_flows(o) < 0)
+        return 2;
     return apply_connection(&p, o) < 0 ? 2 : -1;
 }
 
@@ -451,13 +575,38 @@ static size_t on_body(char *p, size_t size, size_t n, void *ctx)
     return size * n;
 }
 
+/* Appends &key=value (the first with '?'), value URL-escaped. */
+static int add_param(CURL *curl, struct fv_sbuf *url, char *sep, const char *key, const char *value)
+{
+    char *esc = curl_easy_escape(curl, value, 0);
+
+    if (esc == NULL)
+        return -ENOMEM;
+    fv_sbuf_printf(url, "%c%s=%s", *sep, key, esc);
+    curl_free(esc);
+    *sep = '&';
+    return 0;
+}
+
 /* The request URL: server, path, and the given filters URL-escaped. */
 static int build_url(CURL *curl, const struct get_opts *o, const char *path, struct fv_sbuf *url)
 {
+    struct fv_query_param p[Q_COUNT + FV_QUERY_MAX_WHERE];
     char sep = '?';
+    size_t n;
 
     fv_sbuf_puts(url, o->server);
     fv_sbuf_puts(url, path);
+    if (o->res == RES_FLOWS) {
+        n = flows_params(o, p);
+        for (size_t i = 0; i < n; i++)
+            if (add_param(curl, url, &sep, p[i].key, p[i].val) < 0)
+                return -ENOMEM;
+        /* The table shows a few columns: ask for those only. */
+        if (o->out == OUT_TABLE && add_param(curl, url, &sep, "columns", FLOWS_TABLE_COLUMNS) < 0)
+            return -ENOMEM;
+        return url->err;
+    }
     for (int f = 0; f < F_COUNT; f++) {
         char *esc;
 
@@ -715,6 +864,86 @@ static int print_recordmetrics_table(const json_t *m, FILE *out)
     return rc;
 }
 
+/* TIME: flowEndSeconds as UTC, 2026-11-21T10:00:00Z. */
+static const char *time_cell(const json_t *rec, char *buf, size_t n)
+{
+    const json_t *v = json_object_get(rec, "flowEndSeconds");
+    time_t t;
+    struct tm tm;
+
+    if (!json_is_integer(v))
+        return cell(rec, "flowEndSeconds", buf, n);
+    t = (time_t)json_integer_value(v);
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        return cell(rec, "flowEndSeconds", buf, n);
+    return buf;
+}
+
+static int print_flows_table(const json_t *rows, FILE *out)
+{
+    static const char *const header[] = {"TIME",    "SRC_IP",  "DST_IP",   "SPORT",  "DPORT",
+                                         "PROTO",   "SRC_POD", "DST_POD",  "SRC_NS", "DST_NS",
+                                         "SERVICE", "BYTES",   "REV_BYTES"};
+    static const char *const keys[] = {NULL,
+                                       "sourceIP",
+                                       "destinationIP",
+                                       "sourceTransportPort",
+                                       "destinationTransportPort",
+                                       NULL,
+                                       "sourcePodName",
+                                       "destinationPodName",
+                                       "sourcePodNamespace",
+                                       "destinationPodNamespace",
+                                       "destinationServicePortName",
+                                       "octetDeltaCount",
+                                       "reverseOctetDeltaCount"};
+    struct fv_table t;
+    int rc;
+
+    fv_table_init(&t, 13);
+    rc = fv_table_add_row(&t, header);
+    for (size_t i = 0; i < json_array_size(rows) && rc == 0; i++) {
+        const json_t *rec = json_array_get(rows, i);
+        char num[13][40];
+        const char *row[13];
+        for (int c = 0; c < 13; c++)
+            row[c] = keys[c] ? cell(rec, keys[c], num[c], sizeof(num[c])) : "";
+        row[0] = time_cell(rec, num[0], sizeof(num[0]));
+        row[5] = proto_cell(rec, num[5], sizeof(num[5]));
+        rc = fv_table_add_row(&t, row);
+    }
+    if (rc == 0)
+        rc = fv_table_print(&t, out);
+    fv_table_fini(&t);
+    return rc;
+}
+
+/* The rows of a /api/v1/flows answer, borrowed from doc; NULL after
+ * printing why when the answer is not what the API promises. */
+static const json_t *flows_rows_of(const json_t *doc)
+{
+    const json_t *rows = json_object_get(doc, "rows");
+    json_int_t total = json_integer_value(json_object_get(doc, "total"));
+    json_int_t offset = json_integer_value(json_object_get(doc, "offset"));
+
+    if (!json_is_array(rows)) {
+        fprintf(stderr, "flowvis get: the answer to GET /api/v1/flows has no rows array\n");
+        return NULL;
+    }
+    for (size_t i = 0; i < json_array_size(rows); i++)
+        if (!json_is_object(json_array_get(rows, i))) {
+            fprintf(stderr, "flowvis get: row %zu of the answer is not a JSON object\n", i + 1);
+            return NULL;
+        }
+    if (total > offset + (json_int_t)json_array_size(rows))
+        fprintf(stderr,
+                "flowvis get: printed records %lld-%lld of %lld; see more with --limit and "
+                "--offset\n",
+                (long long)(json_array_size(rows) ? offset + 1 : offset),
+                (long long)offset + (long long)json_array_size(rows), (long long)total);
+    return rows;
+}
+
 /* The records array of a /flowrecords answer, borrowed from doc; NULL after
  * printing why when the answer is not what the API promises. */
 static const json_t *flowrecords_of(const json_t *doc)
@@ -748,6 +977,10 @@ static int print_answer(const struct get_opts *o, const json_t *doc, FILE *out)
         v = flowrecords_of(doc);
         if (v == NULL)
             return 1;
+    } else if (o->res == RES_FLOWS && o->out == OUT_TABLE) {
+        v = flows_rows_of(doc);
+        if (v == NULL)
+            return 1;
     }
     if (o->out == OUT_JSON) {
         rc = json_dumpf(v, out, JSON_INDENT(2));
@@ -756,6 +989,8 @@ static int print_answer(const struct get_opts *o, const json_t *doc, FILE *out)
         rc = fv_yaml_out_print(v, out);
     } else if (o->res == RES_FLOWRECORDS) {
         rc = print_flowrecords_table(v, out);
+    } else if (o->res == RES_FLOWS) {
+        rc = print_flows_table(v, out);
     } else {
         rc = print_recordmetrics_table(v, out);
     }
@@ -766,6 +1001,12 @@ static int print_answer(const struct get_opts *o, const json_t *doc, FILE *out)
     }
     return 0;
 }
+
+static const char *const resource_path[] = {
+    [RES_FLOWRECORDS] = "/flowrecords",
+    [RES_RECORDMETRICS] = "/recordmetrics",
+    [RES_FLOWS] = "/api/v1/flows",
+};
 
 int fv_cmd_get(int argc, char **argv)
 {
@@ -781,7 +1022,7 @@ int fv_cmd_get(int argc, char **argv)
         status = 1;
         goto out;
     }
-    status = fetch(&o, o.res == RES_FLOWRECORDS ? "/flowrecords" : "/recordmetrics", &doc);
+    status = fetch(&o, resource_path[o.res], &doc);
     if (status == 0)
         status = print_answer(&o, doc, stdout);
     json_decref(doc);

@@ -33,6 +33,35 @@ const char *fv_http_query(const struct fv_http_req *req, const char *key)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
+struct query_all {
+    const char *key; /* the parameter wanted, or NULL for all */
+    size_t klen;     /* strlen(key) */
+    fv_http_param_fn fn;
+    void *arg;
+    int rc; /* fn's last return */
+};
+
+static enum MHD_Result query_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  size_t key_size, const char *value, size_t value_size)
+{
+    struct query_all *qa = cls;
+    (void)kind;
+
+    if (qa->key && (key_size != qa->klen || memcmp(key, qa->key, key_size) != 0))
+        return MHD_YES;
+    qa->rc = qa->fn(qa->arg, key, key_size, value ? value : "", value ? value_size : 0);
+    return qa->rc == 0 ? MHD_YES : MHD_NO;
+}
+
+int fv_http_query_all(const struct fv_http_req *req, const char *key, fv_http_param_fn fn,
+                      void *arg)
+{
+    struct query_all qa = {key, key ? strlen(key) : 0, fn, arg, 0};
+
+    MHD_get_connection_values_n(req->conn, MHD_GET_ARGUMENT_KIND, query_each, &qa);
+    return qa.rc;
+}
+
 int fv_http_error(struct fv_sbuf *out, int status, const char *msg)
 {
     fv_sbuf_reset(out);

@@ -37,6 +37,20 @@ struct fv_http_req {
 /* A query parameter's value (decoded), or NULL when absent. */
 const char *fv_http_query(const struct fv_http_req *req, const char *key);
 
+/* Called by fv_http_query_all for one query parameter: key and value are
+ * decoded (%XX and '+'), NUL-terminated at klen and vlen, and may hold NUL
+ * bytes of their own (from %00), which is why the lengths are given.  A
+ * parameter without '=' has the value "".  Non-zero stops the iteration. */
+typedef int (*fv_http_param_fn)(void *arg, const char *key, size_t klen, const char *val,
+                                size_t vlen);
+
+/* Calls fn for every query parameter named key, in the order of the URL,
+ * or for every parameter when key is NULL (repeated parameters such as
+ * `where=a&where=b` are seen once each).  Returns 0, or fn's first
+ * non-zero return.  The strings are borrowed from the request. */
+int fv_http_query_all(const struct fv_http_req *req, const char *key, fv_http_param_fn fn,
+                      void *arg);
+
 /* Writes the body into out and returns the HTTP status. */
 typedef int (*fv_http_handler_fn)(void *ctx, struct fv_http_req *req, struct fv_sbuf *out);
 
