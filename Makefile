@@ -26,7 +26,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-BENCH_BIN := $(BUILD)/bench/bench_decode $(BUILD)/bench/bench_agent_poll
+BENCH_BIN := $(BUILD)/bench/bench_decode $(BUILD)/bench/bench_agent_poll $(BUILD)/bench/bench_store
 
 .PHONY: all test unit integration check asan-unit fuzz fuzz-replay format format-check \
         bench demo deps clean

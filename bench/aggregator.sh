@@ -142,18 +142,6 @@ udp_field() {
     if [[ $2 == rx_queue ]]; then echo $((16#$queue)); else echo "$drops"; fi
 }
 
-# pick_port: a port nobody uses, UDP or TCP, on any address.
-pick_port() {
-    local i port p
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + RANDOM % 30000))
-        p=$(printf ':%04X ' "$port")
-        grep -q "$p" /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
-            { echo "$port"; return 0; }
-    done
-    return 1
-}
-
 # ---------------------------------------------------------------------------
 # The aggregator and its API
 # ---------------------------------------------------------------------------
@@ -185,6 +173,8 @@ tls:
   generate: false
   dir: "$dir/tls"
 flowCollector:
+  enable: false
+sqlite:
   enable: false
 logLevel: warn
 $extra

@@ -55,3 +55,15 @@ cpu_ticks() {
     echo $((${12} + ${13}))
 }
 
+
+# pick_port: a port nobody has bound, TCP or UDP, on any address.
+pick_port() {
+    local i port p
+    for ((i = 0; i < 100; i++)); do
+        port=$((20000 + RANDOM % 30000))
+        p=$(printf ':%04X ' "$port")
+        grep -q "$p" /proc/net/udp /proc/net/udp6 /proc/net/tcp /proc/net/tcp6 2>/dev/null ||
+            { echo "$port"; return 0; }
+    done
+    return 1
+}

@@ -15,6 +15,8 @@
 #   5. bench/aggregator.sh: `flowvis aggregator` fed by 4 simulated nodes:
 #      loss and CPU per record over UDP at BENCH_RATE, against pmacct's
 #      nfacctd; records/s over TCP flat out; memory per flow at 1M flows.
+#   6. bench/store.sh: rows/s into a local clickhouse-server and into the
+#      SQLite store, and the UI query endpoints' latency over the stored rows.
 #
 # Exit status: 0 when everything ran (even with loss, which is printed as
 # LOSS), 1 when something failed to run. See bench/README.md.
@@ -98,15 +100,6 @@ port_bound() {
     grep -q "$p" /proc/net/udp /proc/net/udp6 2>/dev/null
 }
 
-# pick_port: a UDP port nobody has bound on any address.
-pick_port() {
-    local i port
-    for ((i = 0; i < 100; i++)); do
-        port=$((20000 + RANDOM % 30000))
-        port_bound "$port" || { echo "$port"; return 0; }
-    done
-    return 1
-}
 
 # wait_bound PID PORT: until the receiver has bound the port (5 s at most).
 wait_bound() {
@@ -385,6 +378,16 @@ agg_status=0
 wait "$agg_pid" || agg_status=$?
 forget "$agg_pid"
 [[ $agg_status -eq 0 ]] || fail "bench/aggregator.sh (status $agg_status)"
+
+say ""
+say "== 6. stores: rows/s into ClickHouse and SQLite, UI query latency (bench/store.sh)"
+BUILD=$BUILD FLOWVIS=$FLOWVIS "$ROOT/bench/store.sh" &
+store_pid=$!
+PIDS+=("$store_pid")
+store_status=0
+wait "$store_pid" || store_status=$?
+forget "$store_pid"
+[[ $store_status -eq 0 ]] || fail "bench/store.sh (status $store_status)"
 
 if [[ $FAILED -ne 0 ]]; then
     say "bench: some benchmarks failed to run (see above)"

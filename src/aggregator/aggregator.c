@@ -28,6 +28,9 @@
 #include "ipfix/transport.h"
 #include "k8s/inventory.h"
 #include "metrics/metrics.h"
+#include "store/query.h"
+#include "store/row.h"
+#include "store/store.h"
 
 #define MAX_SHARDS 64
 #define MAX_EXPORTERS 65536
@@ -91,6 +94,41 @@ static struct fv_metric m_out_connected = FV_GAUGE(
     "flowvis_aggregator_output_connected", "Outputs connected now (IPFIX and JSON collectors).");
 static struct fv_metric m_reconnects =
     FV_COUNTER("flowvis_aggregator_output_reconnects_total", "Reconnections of the outputs.");
+
+/* Per store: the same figures for ClickHouse and for SQLite. */
+struct store_metrics {
+    struct fv_metric received, written, queued, refused, deleted, queue_bytes, spool_bytes, spilled,
+        batches, failed, ambiguous, partitions, up;
+};
+
+#define STORE_METRICS(p, what)                                                                     \
+    {                                                                                              \
+        FV_COUNTER("flowvis_aggregator_" p "_rows_received_total", "Rows taken by " what "."),     \
+            FV_COUNTER("flowvis_aggregator_" p "_rows_written_total",                              \
+                       "Rows " what " confirmed written."),                                        \
+            FV_GAUGE("flowvis_aggregator_" p "_rows_queued",                                       \
+                     "Rows taken but not yet written to " what " (memory and disk)."),             \
+            FV_COUNTER("flowvis_aggregator_" p "_rows_refused_total",                              \
+                       "Times " what " was full and the output waited (backpressure)."),           \
+            FV_COUNTER("flowvis_aggregator_" p "_rows_deleted_total",                              \
+                       "Rows deleted from " what " by retention or the size cap."),                \
+            FV_GAUGE("flowvis_aggregator_" p "_queue_bytes", "Bytes in " what "'s memory queue."), \
+            FV_GAUGE("flowvis_aggregator_" p "_spool_bytes", "Bytes in " what "'s disk spool."),   \
+            FV_COUNTER("flowvis_aggregator_" p "_rows_spilled_total",                              \
+                       "Rows written to " what "'s disk spool."),                                  \
+            FV_COUNTER("flowvis_aggregator_" p "_batches_written_total",                           \
+                       "Batches (inserts, transactions) " what " accepted."),                      \
+            FV_COUNTER("flowvis_aggregator_" p "_batches_failed_total",                            \
+                       "Batch attempts that failed (each retry counts)."),                         \
+            FV_COUNTER("flowvis_aggregator_" p "_batches_ambiguous_total",                         \
+                       "Failures after the whole batch was sent (a retry may duplicate it)."),     \
+            FV_COUNTER("flowvis_aggregator_" p "_partitions_dropped_total",                        \
+                       "Partitions dropped by retention or the size cap."),                        \
+            FV_GAUGE("flowvis_aggregator_" p "_up", "1 when the last write succeeded."),           \
+    }
+
+static struct store_metrics m_ch = STORE_METRICS("clickhouse", "ClickHouse");
+static struct store_metrics m_sq = STORE_METRICS("sqlite", "SQLite");
 
 /* ---- Exporters: (address, domain) -> 16-bit index, append-only ---- */
 
@@ -156,12 +194,16 @@ struct agg {
     pthread_t out_thread;
     struct fv_agg_templates tmpl;
     struct fv_sender *ipfix_out, *json_out;
+    struct fv_store stores[2]; /* ClickHouse first when enabled, then SQLite */
+    struct store_metrics *store_m[2];
+    int nstores;
     struct fv_k8s_file_source inv_src;
     bool have_inv_src;
     struct fv_k8s_inventory *inv; /* owned by the output thread after start */
     struct fv_metrics reg;
     struct fv_http_server *http;
-    struct fv_http_route routes[6];
+    struct fv_http_route routes[8];
+    struct fv_query_http_ctx qctx; /* the store the query API reads */
     char *token;
     char blob[BLOB_CAP];
 };
@@ -510,7 +552,23 @@ static bool deliver(struct agg *a, const struct fv_agg_rec *rec, unsigned *taken
                 *taken |= 2;
         }
     }
-    return (!a->ipfix_out || (*taken & 1)) && (!a->json_out || (*taken & 2));
+    if (a->nstores > 0 && (*taken >> 2) != (1u << a->nstores) - 1) {
+        struct fv_flow_row row;
+        fv_flow_row_from_rec(&row, rec, (uint32_t)fv_clock_wall_s());
+        fv_sbuf_reset(line);
+        if (fv_flow_row_encode(&row, line) < 0) {
+            *taken |= ((1u << a->nstores) - 1) << 2; /* cannot happen: rows are bounded */
+        }
+        for (int i = 0; i < a->nstores; i++) {
+            unsigned bit = 1u << (2 + i);
+            if (*taken & bit)
+                continue;
+            if (a->stores[i].ops->push(a->stores[i].impl, line->p, line->len) == 0)
+                *taken |= bit;
+        }
+    }
+    return (!a->ipfix_out || (*taken & 1)) && (!a->json_out || (*taken & 2)) &&
+           (*taken >> 2) == (1u << a->nstores) - 1;
 }
 
 static void *output_run(void *arg)
@@ -722,6 +780,24 @@ static void update_metrics(struct agg *a)
         conn += ss.connected;
         rec += ss.reconnects;
     }
+    for (int i = 0; i < a->nstores; i++) {
+        struct fv_store_stats st;
+        struct store_metrics *m = a->store_m[i];
+        a->stores[i].ops->stats(a->stores[i].impl, &st);
+        fv_metric_set(&m->received, st.rows_received);
+        fv_metric_set(&m->written, st.rows_written);
+        fv_metric_set(&m->queued, st.rows_queued);
+        fv_metric_set(&m->refused, st.rows_refused);
+        fv_metric_set(&m->deleted, st.rows_deleted);
+        fv_metric_set(&m->queue_bytes, st.queue_bytes);
+        fv_metric_set(&m->spool_bytes, st.spool_bytes);
+        fv_metric_set(&m->spilled, st.rows_spilled);
+        fv_metric_set(&m->batches, st.batches_written);
+        fv_metric_set(&m->failed, st.batches_failed);
+        fv_metric_set(&m->ambiguous, st.batches_ambiguous);
+        fv_metric_set(&m->partitions, st.partitions_dropped);
+        fv_metric_set(&m->up, st.up);
+    }
     for (int i = 0; i < a->nshards; i++)
         shq += fv_spsc_used(&a->shards[i].out);
     fv_metric_set(&m_q_shards, shq);
@@ -836,8 +912,12 @@ int fv_agg_cfg_check(const struct fv_agg_cfg *c, char *why, size_t n)
                  "apiServer.tlsCert/apiServer.tlsKey, flowCollector.tls.clientCert/clientKey)");
         return -1;
     }
-    if (c->ch_enable) {
-        snprintf(why, n, "clickHouse.enable: ClickHouse storage is not in this release");
+    if (c->sq_enable && (c->sq_path == NULL || c->sq_path[0] == '\0')) {
+        snprintf(why, n, "sqlite.path: name the database file, or set sqlite.enable: false");
+        return -1;
+    }
+    if (c->ch_enable && c->ch_cluster[0] == '\0' && c->ch_shard_urls[0] != '\0') {
+        snprintf(why, n, "clickHouse.shardURLs needs clickHouse.cluster");
         return -1;
     }
     return 0;
@@ -869,8 +949,14 @@ static int start_api(struct agg *a)
     a->routes[2] = (struct fv_http_route){"/metrics", fv_metrics_http_handler, &a->reg, false};
     a->routes[3] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
     a->routes[4] = (struct fv_http_route){"/readyz", h_readyz, a, true};
+    /* The query API reads the preferred store (ClickHouse when enabled);
+     * without a store it answers 503. */
+    a->qctx.store = a->nstores > 0 ? &a->stores[0] : NULL;
+    a->routes[5] = (struct fv_http_route){"/api/v1/flows", fv_query_http_flows, &a->qctx, false};
+    a->routes[6] = (struct fv_http_route){"/api/v1/series", fv_query_http_series, &a->qctx, false};
+    a->routes[7] = (struct fv_http_route){"/api/v1/top", fv_query_http_top, &a->qctx, false};
     hc.routes = a->routes;
-    hc.nroutes = 5;
+    hc.nroutes = 8;
     hc.token = a->token;
     hc.tls_cert = c->api_tls_cert;
     hc.tls_key = c->api_tls_key;
@@ -917,6 +1003,67 @@ static int start_outputs(struct agg *a)
     sc.ntmpl = 2;
     sc.avg_record_bytes = 512;
     return fv_sender_start(&sc, &a->ipfix_out);
+}
+
+static void register_store_metrics(struct agg *a, struct store_metrics *m)
+{
+    struct fv_metric *all[] = {&m->received, &m->written,     &m->queued,      &m->refused,
+                               &m->deleted,  &m->queue_bytes, &m->spool_bytes, &m->spilled,
+                               &m->batches,  &m->failed,      &m->ambiguous,   &m->partitions,
+                               &m->up};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        fv_metrics_register(&a->reg, all[i]);
+}
+
+/* Starts the enabled stores; neither needs its database server up. */
+static int start_stores(struct agg *a)
+{
+    const struct fv_agg_cfg *c = a->cfg;
+    const uint64_t mib = 1u << 20;
+    int rc;
+
+    if (c->ch_enable) {
+        struct fv_ch_cfg cc = {
+            .url = c->ch_url,
+            .database = c->ch_database,
+            .user = getenv("CH_USERNAME"),
+            .password = getenv("CH_PASSWORD"),
+            .ca_file = c->ch_ca,
+            .insecure = c->ch_insecure,
+            .compress = c->ch_compress,
+            .debug = c->ch_debug,
+            .commit_ms = c->ch_commit_ms,
+            .batch_rows = c->ch_batch_rows,
+            .queue_bytes = c->ch_queue_mb * mib,
+            .spool_dir = c->ch_spool_dir,
+            .spool_bytes = c->ch_spool_mb * mib,
+            .retention_s = c->ch_retention_ms / 1000,
+            .max_bytes = c->ch_max_mb * mib,
+            .cluster = c->ch_cluster[0] ? c->ch_cluster : NULL,
+            .shard_urls = c->ch_shard_urls[0] ? c->ch_shard_urls : NULL,
+        };
+        rc = fv_ch_store_new(&cc, &a->stores[a->nstores]);
+        if (rc < 0)
+            return rc;
+        a->store_m[a->nstores++] = &m_ch;
+        register_store_metrics(a, &m_ch);
+    }
+    if (c->sq_enable) {
+        struct fv_sqlite_cfg sc = {
+            .path = c->sq_path,
+            .commit_ms = c->sq_commit_ms,
+            .batch_rows = c->sq_batch_rows,
+            .queue_bytes = c->sq_queue_mb * mib,
+            .retention_s = c->sq_retention_ms / 1000,
+            .max_bytes = c->sq_max_mb * mib,
+        };
+        rc = fv_sqlite_store_new(&sc, &a->stores[a->nstores]);
+        if (rc < 0)
+            return rc;
+        a->store_m[a->nstores++] = &m_sq;
+        register_store_metrics(a, &m_sq);
+    }
+    return 0;
 }
 
 static int start_listeners(struct agg *a)
@@ -1090,6 +1237,8 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
     if (rc < 0 && rc != -FV_ECONFIG && a->nlisteners > 0 && !a->ipfix_out && !a->json_out)
         FV_LOG_ERROR("cannot start the output to %s: %s", cfg->fc_address, fv_strerror(rc));
     if (rc == 0)
+        rc = start_stores(a);
+    if (rc == 0)
         rc = start_shards(a);
     nstarted = a->nshards;
     if (rc == 0)
@@ -1127,6 +1276,8 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
     fv_http_server_stop(a->http);
     fv_sender_stop(a->ipfix_out, DRAIN_ON_EXIT_MS);
     fv_sender_stop(a->json_out, DRAIN_ON_EXIT_MS);
+    for (int i = 0; i < a->nstores; i++)
+        a->stores[i].ops->stop(a->stores[i].impl, DRAIN_ON_EXIT_MS);
     if (rc == 0) {
         struct fv_ftab_stats t;
         totals(a, &t);

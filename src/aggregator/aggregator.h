@@ -55,10 +55,27 @@ struct fv_agg_cfg {
     char *inventory_file;              /* inventory.file */
     uint32_t workers;                  /* workers: shards; 0 = one per CPU */
     uint32_t queue_records;            /* outputQueueSize */
-    bool ch_enable;                    /* clickHouse.enable (storage: not in this release) */
+    bool ch_enable;                    /* clickHouse.enable */
     char *ch_database, *ch_url;        /* clickHouse.database, clickHouse.databaseURL */
     bool ch_debug, ch_compress;        /* clickHouse.debug, clickHouse.compress */
     uint64_t ch_commit_ms;             /* clickHouse.commitInterval */
+    uint32_t ch_batch_rows;            /* clickHouse.batchRows */
+    uint32_t ch_queue_mb;              /* clickHouse.queueSizeMB */
+    char *ch_spool_dir;                /* clickHouse.spoolDir; "" = no spool */
+    uint32_t ch_spool_mb;              /* clickHouse.spoolSizeMB */
+    uint64_t ch_retention_ms;          /* clickHouse.retention; 0 = keep */
+    uint32_t ch_max_mb;                /* clickHouse.maxSizeMB; 0 = no cap */
+    char *ch_cluster;                  /* clickHouse.cluster; "" = one server */
+    char *ch_shard_urls;               /* clickHouse.shardURLs */
+    char *ch_ca;                       /* clickHouse.tls.caCert */
+    bool ch_insecure;                  /* clickHouse.tls.insecureSkipVerify */
+    bool sq_enable;                    /* sqlite.enable */
+    char *sq_path;                     /* sqlite.path */
+    uint64_t sq_commit_ms;             /* sqlite.commitInterval */
+    uint32_t sq_batch_rows;            /* sqlite.batchRows */
+    uint32_t sq_queue_mb;              /* sqlite.queueSizeMB */
+    uint64_t sq_retention_ms;          /* sqlite.retention; 0 = keep */
+    uint32_t sq_max_mb;                /* sqlite.maxSizeMB; 0 = no cap */
     int log_level;                     /* logLevel */
 };
 

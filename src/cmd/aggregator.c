@@ -54,6 +54,20 @@ static int check_transports(const char *value, char *why, size_t n)
     return 0;
 }
 
+/* http://, https:// or the reference's tcp:// (mapped to the HTTP port). */
+static int check_ch_url(const char *value, char *why, size_t n)
+{
+    static const char *const schemes[] = {"http://", "https://", "tcp://"};
+
+    for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+        size_t len = strlen(schemes[i]);
+        if (strncmp(value, schemes[i], len) == 0 && value[len] != '\0')
+            return 0;
+    }
+    snprintf(why, n, "not http[s]://HOST[:PORT] (or tcp://HOST:PORT)");
+    return -1;
+}
+
 static const struct fv_cfg_opt agg_opts[] = {
     {"listenAddress", FV_CFG_STRING, OFF(listen_address, char *), "0.0.0.0:4739", 0, 0, NULL,
      check_address, "Where the collecting process listens: HOST[:PORT] (IPv6 in brackets)."},
@@ -121,19 +135,62 @@ static const struct fv_cfg_opt agg_opts[] = {
     {"outputQueueSize", FV_CFG_U32, OFF(queue_records, uint32_t), "200000", 1000, 10000000, NULL,
      NULL, "Records each output keeps while its collector is unreachable."},
     {"clickHouse.enable", FV_CFG_BOOL, OFF(ch_enable, bool), "false", 0, 0, NULL, NULL,
-     "ClickHouse storage: not in this release. The clickHouse keys are accepted so that "
-     "reference configs load; true is an error."},
+     "Store every exported record in ClickHouse (table flows and its views; created if "
+     "missing). Credentials from the environment: CH_USERNAME, CH_PASSWORD."},
     {"clickHouse.database", FV_CFG_STRING, OFF(ch_database, char *), "default", 0, 0, NULL, NULL,
-     "Database of the flows table (not used in this release)."},
+     "Database of the flows table; created if missing."},
     {"clickHouse.databaseURL", FV_CFG_STRING, OFF(ch_url, char *),
-     "tcp://clickhouse-clickhouse.flow-visibility.svc:9000", 0, 0, NULL, NULL,
-     "ClickHouse server (not used in this release)."},
+     "tcp://clickhouse-clickhouse.flow-visibility.svc:9000", 0, 0, NULL, check_ch_url,
+     "ClickHouse's HTTP interface, http[s]://HOST[:PORT]; the reference's tcp://HOST:9000 "
+     "form is accepted and HOST:8123 is used."},
     {"clickHouse.debug", FV_CFG_BOOL, OFF(ch_debug, bool), "false", 0, 0, NULL, NULL,
-     "Debug logs of the ClickHouse client (not used in this release)."},
+     "Log every statement sent to ClickHouse and its answer."},
     {"clickHouse.compress", FV_CFG_BOOL, OFF(ch_compress, bool), "true", 0, 0, NULL, NULL,
-     "Compress batches (not used in this release)."},
+     "gzip the insert bodies."},
     {"clickHouse.commitInterval", FV_CFG_DURATION, OFF(ch_commit_ms, uint64_t), "8s", 1000, 3600000,
-     NULL, NULL, "Interval between batch commits (not used in this release)."},
+     NULL, NULL, "A batch is inserted at least this often (when it has rows)."},
+    {"clickHouse.batchRows", FV_CFG_U32, OFF(ch_batch_rows, uint32_t), "200000", 1000, 1000000,
+     NULL, NULL, "...or as soon as it has this many rows (one insert block at most)."},
+    {"clickHouse.queueSizeMB", FV_CFG_U32, OFF(ch_queue_mb, uint32_t), "256", 1, 65536, NULL, NULL,
+     "Memory for rows not yet inserted; beyond it batches spill to clickHouse.spoolDir."},
+    {"clickHouse.spoolDir", FV_CFG_STRING, OFF(ch_spool_dir, char *),
+     "/var/lib/flowvis/clickhouse-spool", 0, 0, NULL, NULL,
+     "Disk queue for batches while ClickHouse is down or slow; kept across restarts. "
+     "\"\" = none (then a full memory queue applies backpressure)."},
+    {"clickHouse.spoolSizeMB", FV_CFG_U32, OFF(ch_spool_mb, uint32_t), "4096", 1, 16777216, NULL,
+     NULL,
+     "Disk queue cap; when it and the memory queue are full, the aggregator applies "
+     "backpressure (the flow tables keep their flows)."},
+    {"clickHouse.retention", FV_CFG_DURATION, OFF(ch_retention_ms, uint64_t), "0s", 0, 0, NULL,
+     NULL, "Drop partitions (one per hour) older than this; 0 = keep everything."},
+    {"clickHouse.maxSizeMB", FV_CFG_U32, OFF(ch_max_mb, uint32_t), "0", 0, 0, NULL, NULL,
+     "Drop the oldest partitions while the tables are larger than this (system.parts); 0 = "
+     "no cap."},
+    {"clickHouse.cluster", FV_CFG_STRING, OFF(ch_cluster, char *), "", 0, 0, NULL, NULL,
+     "Write through a Distributed table over this cluster (remote_servers); the rows live in "
+     "flows_local on every shard."},
+    {"clickHouse.shardURLs", FV_CFG_STRING, OFF(ch_shard_urls, char *), "", 0, 0, NULL, NULL,
+     "With clickHouse.cluster: every shard's HTTP URL, comma-separated, where the schema is "
+     "created; empty = databaseURL only."},
+    {"clickHouse.tls.caCert", FV_CFG_STRING, OFF(ch_ca, char *), NULL, 0, 0, NULL, NULL,
+     "CA (PEM) that signed ClickHouse's certificate (https URLs); default: the system's."},
+    {"clickHouse.tls.insecureSkipVerify", FV_CFG_BOOL, OFF(ch_insecure, bool), "false", 0, 0, NULL,
+     NULL, "Do not verify ClickHouse's certificate (testing only)."},
+    {"sqlite.enable", FV_CFG_BOOL, OFF(sq_enable, bool), "true", 0, 0, NULL, NULL,
+     "Store every exported record in the embedded SQLite database (serves the query API and "
+     "the UI when ClickHouse is off)."},
+    {"sqlite.path", FV_CFG_STRING, OFF(sq_path, char *), "/var/lib/flowvis/flows.db", 0, 0, NULL,
+     NULL, "The SQLite database file (WAL mode); its directory is created."},
+    {"sqlite.commitInterval", FV_CFG_DURATION, OFF(sq_commit_ms, uint64_t), "1s", 100, 3600000,
+     NULL, NULL, "A transaction is committed at least this often (when it has rows)."},
+    {"sqlite.batchRows", FV_CFG_U32, OFF(sq_batch_rows, uint32_t), "50000", 100, 1000000, NULL,
+     NULL, "...or as soon as it has this many rows."},
+    {"sqlite.queueSizeMB", FV_CFG_U32, OFF(sq_queue_mb, uint32_t), "64", 1, 65536, NULL, NULL,
+     "Memory for rows not yet written; when full the aggregator applies backpressure."},
+    {"sqlite.retention", FV_CFG_DURATION, OFF(sq_retention_ms, uint64_t), "168h", 0, 0, NULL, NULL,
+     "Delete rows older than this; 0 = keep everything."},
+    {"sqlite.maxSizeMB", FV_CFG_U32, OFF(sq_max_mb, uint32_t), "4096", 0, 0, NULL, NULL,
+     "Delete the oldest rows while the file is larger than this; 0 = no cap."},
     {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
      "error, warn, info or debug."},
 };
@@ -143,9 +200,10 @@ static void usage(FILE *out)
     fprintf(out, "usage: flowvis aggregator [--config FILE] [options]\n\n"
                  "Collects the agents' IPFIX flow records, merges the two halves of inter-node\n"
                  "flows, aggregates per connection (totals, deltas, throughput) and exports the\n"
-                 "result to an IPFIX or JSON collector.  Serves /flowrecords, /recordmetrics,\n"
-                 "/metrics, /healthz and /readyz on the API port.  Without --config every key\n"
-                 "has its default.\n\n"
+                 "result to an IPFIX or JSON collector, to the embedded SQLite store (on by\n"
+                 "default) and to ClickHouse.  Serves /flowrecords, /recordmetrics, /metrics,\n"
+                 "/healthz, /readyz and the query API over the store (/api/v1/flows, /series,\n"
+                 "/top) on the API port.  Without --config every key has its default.\n\n"
                  "options:\n"
                  "  -c, --config FILE               aggregator configuration (YAML)\n"
                  "      --check                     validate the configuration and exit\n"

@@ -90,6 +90,8 @@ inactiveFlowRecordTimeout: 30s
 correlationWait: 10s
 workers: 2
 logLevel: info
+sqlite:
+  path: $FV_TMP/flows-$2.db
 apiServer:
   apiPort: $API_PORT
 flowCollector:

@@ -83,6 +83,8 @@ activeFlowRecordTimeout: 2s
 inactiveFlowRecordTimeout: 30s
 correlationWait: 10s
 workers: 2
+sqlite:
+  path: $FV_TMP/flows.db
 logLevel: info
 inventory:
   file: $FVC_INVENTORY

@@ -242,7 +242,7 @@ check_usage_error "flowvis: --proto: '256' is not a whole number from 0 to 255" 
 check_usage_error "flowvis get: --srcip applies to flowrecords only" \
     recordmetrics --srcip 10.0.0.1
 check_usage_error "flowvis get: --output: 'xml' is not table, json or yaml" flowrecords -o xml
-check_usage_error "flowvis get: unknown resource 'flows' (flowrecords or recordmetrics)" flows
+check_usage_error "flowvis get: unknown resource 'flowz' (flowrecords, flows or recordmetrics)" flowz
 get flowrecords --server "ftp://127.0.0.1:$PORT"
 fv_assert_eq 2 "$RC" "exit status with an ftp:// --server"
 get flowrecords --server "$SERVER" --token-file "$FV_TMP/missing-token"

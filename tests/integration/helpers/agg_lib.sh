@@ -66,6 +66,8 @@ fvg_agg_config() {
         echo "tls:"
         echo "  generate: true"
         echo "  dir: $FVG_TLS_DIR"
+        echo "sqlite:"
+        echo "  path: $FV_TMP/flows.db"
         echo "apiServer:"
         echo "  apiPort: $FVG_API_PORT"
         echo "  bindAddress: 127.0.0.1"
