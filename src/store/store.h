@@ -41,23 +41,23 @@
 
 /* Counters of one store, for /metrics.  Rows are counted once each. */
 struct fv_store_stats {
-    uint64_t rows_received;    /* rows taken by push() */
-    uint64_t rows_written;     /* rows the database confirmed */
-    uint64_t rows_queued;      /* rows taken but not yet confirmed (memory + disk) */
-    uint64_t rows_refused;     /* push() calls answered -EAGAIN (backpressure) */
-    uint64_t rows_deleted;     /* rows removed by retention or the size cap (SQLite) */
-    uint64_t queue_bytes;      /* bytes in the memory queue */
-    uint64_t spool_bytes;      /* bytes in the disk spool (ClickHouse) */
-    uint64_t rows_spilled;     /* rows ever written to the disk spool */
-    uint64_t batches_written;  /* inserts/transactions that succeeded */
-    uint64_t batches_failed;   /* attempts that failed (each retry counts) */
-    uint64_t batches_ambiguous; /* failures after the whole body was sent */
+    uint64_t rows_received;      /* rows taken by push() */
+    uint64_t rows_written;       /* rows the database confirmed */
+    uint64_t rows_queued;        /* rows taken but not yet confirmed (memory + disk) */
+    uint64_t rows_refused;       /* push() calls answered -EAGAIN (backpressure) */
+    uint64_t rows_deleted;       /* rows removed by retention or the size cap (SQLite) */
+    uint64_t queue_bytes;        /* bytes in the memory queue */
+    uint64_t spool_bytes;        /* bytes in the disk spool (ClickHouse) */
+    uint64_t rows_spilled;       /* rows ever written to the disk spool */
+    uint64_t batches_written;    /* inserts/transactions that succeeded */
+    uint64_t batches_failed;     /* attempts that failed (each retry counts) */
+    uint64_t batches_ambiguous;  /* failures after the whole body was sent */
     uint64_t partitions_dropped; /* by retention or the size cap (ClickHouse) */
-    bool up;                   /* the last attempt succeeded */
+    bool up;                     /* the last attempt succeeded */
 };
 
 struct fv_store_ops {
-    const char *name;          /* "clickhouse" or "sqlite" */
+    const char *name; /* "clickhouse" or "sqlite" */
     enum fv_sql_dialect dialect;
     /* Takes one RowBinary row (copied).  0, or -EAGAIN when full. */
     int (*push)(void *impl, const void *row, size_t len);
@@ -79,23 +79,23 @@ struct fv_store {
 /* ---- ClickHouse ---- */
 
 struct fv_ch_cfg {
-    const char *url;          /* http[s]://host:port; tcp://host:9000 is mapped to :8123 */
-    const char *database;     /* database of the tables; created if missing */
-    const char *user;         /* CH_USERNAME, or NULL */
-    const char *password;     /* CH_PASSWORD, or NULL */
-    const char *ca_file;      /* CA for https, or NULL for the system's */
-    bool insecure;            /* https without verification (tests only) */
-    bool compress;            /* gzip request bodies */
-    bool debug;               /* log every statement and response */
-    uint64_t commit_ms;       /* commitInterval (>= 1000) */
-    uint32_t batch_rows;      /* a batch is sent when it has this many rows */
-    uint64_t queue_bytes;     /* memory queue cap */
-    const char *spool_dir;    /* disk spool directory; NULL or "" = none */
-    uint64_t spool_bytes;     /* disk spool cap */
-    uint64_t retention_s;     /* drop partitions older than this; 0 = keep */
-    uint64_t max_bytes;       /* drop oldest partitions above this size; 0 = no cap */
-    const char *cluster;      /* write through a Distributed table over this cluster, or NULL */
-    const char *shard_urls;   /* with cluster: comma list of every shard's URL for the schema */
+    const char *url;        /* http[s]://host:port; tcp://host:9000 is mapped to :8123 */
+    const char *database;   /* database of the tables; created if missing */
+    const char *user;       /* CH_USERNAME, or NULL */
+    const char *password;   /* CH_PASSWORD, or NULL */
+    const char *ca_file;    /* CA for https, or NULL for the system's */
+    bool insecure;          /* https without verification (tests only) */
+    bool compress;          /* gzip request bodies */
+    bool debug;             /* log every statement and response */
+    uint64_t commit_ms;     /* commitInterval (>= 1000) */
+    uint32_t batch_rows;    /* a batch is sent when it has this many rows */
+    uint64_t queue_bytes;   /* memory queue cap */
+    const char *spool_dir;  /* disk spool directory; NULL or "" = none */
+    uint64_t spool_bytes;   /* disk spool cap */
+    uint64_t retention_s;   /* drop partitions older than this; 0 = keep */
+    uint64_t max_bytes;     /* drop oldest partitions above this size; 0 = no cap */
+    const char *cluster;    /* write through a Distributed table over this cluster, or NULL */
+    const char *shard_urls; /* with cluster: comma list of every shard's URL for the schema */
 };
 
 /* Starts the sink: threads, the spool (replaying files left by an earlier
@@ -110,12 +110,12 @@ void fv_ch_schema_print(const struct fv_ch_cfg *cfg, FILE *out);
 /* ---- SQLite ---- */
 
 struct fv_sqlite_cfg {
-    const char *path;       /* database file; its directory is created */
-    uint64_t commit_ms;     /* a transaction at least this often */
-    uint32_t batch_rows;    /* ...or when it has this many rows */
-    uint64_t queue_bytes;   /* memory queue cap */
-    uint64_t retention_s;   /* delete rows older than this; 0 = keep */
-    uint64_t max_bytes;     /* delete oldest rows above this file size; 0 = no cap */
+    const char *path;     /* database file; its directory is created */
+    uint64_t commit_ms;   /* a transaction at least this often */
+    uint32_t batch_rows;  /* ...or when it has this many rows */
+    uint64_t queue_bytes; /* memory queue cap */
+    uint64_t retention_s; /* delete rows older than this; 0 = keep */
+    uint64_t max_bytes;   /* delete oldest rows above this file size; 0 = no cap */
 };
 
 int fv_sqlite_store_new(const struct fv_sqlite_cfg *cfg, struct fv_store *out);
