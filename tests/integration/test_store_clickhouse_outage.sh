@@ -43,45 +43,9 @@ CH_NS=$NS
 ch_start ch
 CH=${CH_URL[ch]}
 
-AGG_PORT=$(fv_free_port "$NS" udp)
-API_PORT=$(fv_free_port "$NS" tcp)
-cat >"$FV_TMP/agg.yaml" <<EOF
-listenAddress: 127.0.0.1:$AGG_PORT
-aggregatorTransportProtocol: udp
-activeFlowRecordTimeout: 1s
-inactiveFlowRecordTimeout: 60s
-correlationWait: 10s
-workers: 2
-logLevel: info
-apiServer:
-  apiPort: $API_PORT
-sqlite:
-  enable: false
-clickHouse:
-  enable: true
-  databaseURL: $CH
-  commitInterval: 1s
-  queueSizeMB: 1
-  spoolDir: $FV_TMP/spool
-  spoolSizeMB: 64
-EOF
-
-metric() {
-    ip netns exec "$NS" curl -sf --max-time 3 "http://127.0.0.1:$API_PORT/metrics" |
-        awk -v n="$1" '$1 == n { print $2 }'
-}
 
 chm() {
-    metric "flowvis_aggregator_clickhouse_$1"
-}
-
-_agg_ready() {
-    fv_alive agg
-    [[ -n $(metric flowvis_aggregator_records_received_total) ]]
-}
-
-_received() {
-    [[ $(metric flowvis_aggregator_records_received_total) == "$1" ]]
+    ch_agg_metric "flowvis_aggregator_clickhouse_$1"
 }
 
 _metric_ge() {
@@ -98,9 +62,13 @@ _drained() {
     [[ $(chm rows_queued) == 0 && $(chm spool_bytes) == 0 && $(chm up) == 1 ]]
 }
 
-fv_bg agg "$NS" "$FLOWVIS" aggregator --config "$FV_TMP/agg.yaml"
-fv_wait_for 15 "the aggregator to serve /metrics" _agg_ready
-fv_wait_port "$NS" udp "$AGG_PORT"
+ch_agg_start 60s <<EOF
+  databaseURL: $CH
+  commitInterval: 1s
+  queueSizeMB: 1
+  spoolDir: $FV_TMP/spool
+  spoolSizeMB: 64
+EOF
 fv_wait_for 15 "the sink to create the flows table" ch_value_is ch \
     "SELECT count() FROM system.tables WHERE database = 'default' AND name = 'flows'" 1
 
@@ -148,20 +116,15 @@ fv_wait_exit gen $((DURATION + 10))
     fv_fatal "flowvis generate exited with status $FV_STATUS"
 }
 RECORDS=$(jq .records "$FV_TMP/sent.json")
-fv_wait_for 10 "the aggregator to receive $RECORDS records" _received "$RECORDS"
+fv_wait_for 10 "the aggregator to receive $RECORDS records" _ch_agg_received "$RECORDS"
 fv_wait_for 30 "the sink to empty its queue and spool" _drained
 fv_assert_eq 0 "$(chm rows_refused_total)" "push() calls refused (the spool had room)"
 fv_assert_eq 0 "$(chm batches_ambiguous_total)" "ambiguous failures"
 FAILED=$(chm batches_failed_total)
 SPILLED=$(chm rows_spilled_total)
 
-fv_stop agg TERM 20
-[[ $FV_STATUS -eq 0 ]] || {
-    fv_show_err agg
-    fv_fail "the aggregator exited with status $FV_STATUS after SIGTERM, expected 0"
-}
-STOPPED=$(grep 'clickhouse stopped' "$FV_TMP/agg.err" | tail -n 1)
-fv_log "sink: $STOPPED"
+ch_agg_stop
+STOPPED=$CH_AGG_STOPPED
 fv_assert_eq 1 "$(grep -c 'clickhouse insert failed' "$FV_TMP/agg.err")" \
     "log lines 'clickhouse insert failed' (one, then rate-limited)"
 fv_assert_ge 1 "$(grep -c 'clickhouse back up' "$FV_TMP/agg.err")" "log lines 'clickhouse back up'"

@@ -46,44 +46,12 @@ CH_NS=$NS
 ch_start ch
 CH=${CH_URL[ch]}
 
-AGG_PORT=$(fv_free_port "$NS" udp)
-API_PORT=$(fv_free_port "$NS" tcp)
-cat >"$FV_TMP/agg.yaml" <<EOF
-listenAddress: 127.0.0.1:$AGG_PORT
-aggregatorTransportProtocol: udp
-activeFlowRecordTimeout: 1s
-inactiveFlowRecordTimeout: 30s
-correlationWait: 10s
-workers: 2
-logLevel: info
-apiServer:
-  apiPort: $API_PORT
-sqlite:
-  enable: false
-clickHouse:
-  enable: true
+
+ch_agg_start 30s <<EOF
   databaseURL: $CH
   commitInterval: 1s
   spoolDir: $FV_TMP/spool
 EOF
-
-metric() {
-    ip netns exec "$NS" curl -sf --max-time 3 "http://127.0.0.1:$API_PORT/metrics" |
-        awk -v n="$1" '$1 == n { print $2 }'
-}
-
-_received() {
-    [[ $(metric flowvis_aggregator_records_received_total) == "$1" ]]
-}
-
-_agg_ready() {
-    fv_alive agg
-    [[ -n $(metric flowvis_aggregator_records_received_total) ]]
-}
-
-fv_bg agg "$NS" "$FLOWVIS" aggregator --config "$FV_TMP/agg.yaml"
-fv_wait_for 15 "the aggregator to serve /metrics" _agg_ready
-fv_wait_port "$NS" udp "$AGG_PORT"
 # The schema comes from the sink, at its first contact.
 fv_wait_for 15 "the sink to create the flows table" ch_value_is ch \
     "SELECT count() FROM system.tables WHERE database = 'default' AND name = 'flows'" 1
@@ -92,14 +60,9 @@ fv_in "$NS" timeout 30 "$FLOWVIS" generate --target "127.0.0.1:$AGG_PORT:udp" --
     --flows $FLOWS --records $RECORDS --rate $RATE --seed $SEED \
     --summary-json "$FV_TMP/sent.json" 2>"$FV_TMP/generate.err" ||
     fv_fatal "flowvis generate failed: $(cat "$FV_TMP/generate.err")"
-fv_wait_for 10 "the aggregator to receive $RECORDS records" _received $RECORDS
-fv_stop agg TERM 20
-[[ $FV_STATUS -eq 0 ]] || {
-    fv_show_err agg
-    fv_fail "the aggregator exited with status $FV_STATUS after SIGTERM, expected 0"
-}
-STOPPED=$(grep 'clickhouse stopped' "$FV_TMP/agg.err" | tail -n 1)
-fv_log "sink: $STOPPED"
+fv_wait_for 10 "the aggregator to receive $RECORDS records" _ch_agg_received $RECORDS
+ch_agg_stop
+STOPPED=$CH_AGG_STOPPED
 
 # --- The schema -----------------------------------------------------------------
 

@@ -131,3 +131,64 @@ ch_query_ok() {
 ch_value_is() {
     [[ $(fv_in "$CH_NS" curl -s --max-time 5 "${CH_URL[$1]}/" --data-binary "$2") == "$3" ]]
 }
+
+# --- An aggregator writing to ClickHouse -----------------------------------------
+
+# ch_agg_start INACTIVE: `flowvis aggregator` in $CH_NS collecting UDP on
+# 127.0.0.1:$AGG_PORT (API on $API_PORT, SQLite off, inactive timeout
+# INACTIVE), with `clickHouse: enable: true` followed by the indented
+# clickHouse keys read from stdin. Returns once it serves /metrics and
+# listens.
+ch_agg_start() {
+    AGG_PORT=$(fv_free_port "$CH_NS" udp)
+    API_PORT=$(fv_free_port "$CH_NS" tcp)
+    {
+        cat <<YAML
+listenAddress: 127.0.0.1:$AGG_PORT
+aggregatorTransportProtocol: udp
+activeFlowRecordTimeout: 1s
+inactiveFlowRecordTimeout: $1
+correlationWait: 10s
+workers: 2
+logLevel: info
+apiServer:
+  apiPort: $API_PORT
+sqlite:
+  enable: false
+clickHouse:
+  enable: true
+YAML
+        cat
+    } >"$FV_TMP/agg.yaml"
+    fv_bg agg "$CH_NS" "$FLOWVIS" aggregator --config "$FV_TMP/agg.yaml"
+    fv_wait_for 15 "the aggregator to serve /metrics" _ch_agg_ready
+    fv_wait_port "$CH_NS" udp "$AGG_PORT"
+}
+
+# ch_agg_metric NAME: the aggregator's metric NAME (empty when absent).
+ch_agg_metric() {
+    fv_in "$CH_NS" curl -sf --max-time 3 "http://127.0.0.1:$API_PORT/metrics" |
+        awk -v n="$1" '$1 == n { print $2 }'
+}
+
+_ch_agg_ready() {
+    fv_alive agg
+    [[ -n $(ch_agg_metric flowvis_aggregator_records_received_total) ]]
+}
+
+# _ch_agg_received N: the aggregator has received exactly N records.
+_ch_agg_received() {
+    [[ $(ch_agg_metric flowvis_aggregator_records_received_total) == "$1" ]]
+}
+
+# ch_agg_stop: SIGTERM; the aggregator must exit 0. Sets CH_AGG_STOPPED to
+# the sink's last "clickhouse stopped" log line.
+ch_agg_stop() {
+    fv_stop agg TERM 20
+    [[ $FV_STATUS -eq 0 ]] || {
+        fv_show_err agg
+        fv_fail "the aggregator exited with status $FV_STATUS after SIGTERM, expected 0"
+    }
+    CH_AGG_STOPPED=$(grep 'clickhouse stopped' "$FV_TMP/agg.err" | tail -n 1)
+    fv_log "sink: $CH_AGG_STOPPED"
+}
