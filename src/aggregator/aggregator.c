@@ -53,7 +53,8 @@ static struct fv_metric m_exported = FV_COUNTER("flowvis_aggregator_records_expo
                                                 "Aggregated records handed to every output.");
 static struct fv_metric m_dropped = FV_COUNTER(
     "flowvis_aggregator_records_dropped_total",
-    "Records dropped: no flow key in the template, or table full and nothing evictable.");
+    "Records dropped: no flow key in the template, table full and nothing evictable, or a "
+    "row a store cannot take.");
 static struct fv_metric m_stale = FV_COUNTER("flowvis_aggregator_records_stale_total",
                                              "Records ignored as older than their side's last.");
 static struct fv_metric m_uncorrelated =
@@ -563,8 +564,16 @@ static bool deliver(struct agg *a, const struct fv_agg_rec *rec, unsigned *taken
             unsigned bit = 1u << (2 + i);
             if (*taken & bit)
                 continue;
-            if (a->stores[i].ops->push(a->stores[i].impl, line->p, line->len) == 0)
-                *taken |= bit;
+            int rc = a->stores[i].ops->push(a->stores[i].impl, line->p, line->len);
+            if (rc == -EAGAIN)
+                continue;
+            /* Anything but "full, try later" will not change on a retry:
+             * count it rather than hold every later record behind it. */
+            if (rc < 0) {
+                fv_metric_add(&m_dropped, 1);
+                FV_LOG_ERROR("store %s refused a row: %s", a->stores[i].ops->name, fv_strerror(rc));
+            }
+            *taken |= bit;
         }
     }
     return (!a->ipfix_out || (*taken & 1)) && (!a->json_out || (*taken & 2)) &&
