@@ -40,6 +40,8 @@ activeFlowRecordTimeout: 2s
 inactiveFlowRecordTimeout: 4s
 tls:
   dir: $FV_TMP/tls
+sqlite:
+  path: $FV_TMP/flows.db
 apiServer:
   apiPort: 10348
 flowCollector:
