@@ -52,6 +52,13 @@ struct pod {
 
 enum kind { KIND_INTRA, KIND_INTER, KIND_SERVICE, KIND_EXTERNAL, KIND_COUNT };
 
+/* The NetworkPolicy that admitted (or denied) one side of a flow; name ""
+ * when no policy applies. */
+struct policy {
+    const char *name, *ns, *rule;
+    uint8_t action; /* 1 allow, 2 drop, 3 reject; 0 with no policy */
+};
+
 struct flow {
     enum kind kind;
     bool ipv6;
@@ -63,6 +70,7 @@ struct flow {
     uint16_t sport, dport;
     uint8_t proto;
     uint32_t start;
+    struct policy in, eg;                  /* ingress (destination side), egress (source side) */
     uint64_t pkts, octets, rpkts, roctets; /* totals so far */
 };
 
@@ -84,6 +92,31 @@ static uint32_t rnd(struct gen *g)
     g->rng ^= g->rng << 25;
     g->rng ^= g->rng >> 27;
     return (uint32_t)((g->rng * 2685821657736338717ull) >> 32);
+}
+
+/* The cluster's NetworkPolicies, as the agents would attribute them:
+ *   - backend/allow-frontend admits traffic into backend Pods (ingress-0),
+ *     and backend/default-deny isolates them from batch Pods (drop);
+ *   - batch/batch-egress admits the egress of batch Pods (egress-0);
+ *   - frontend/deny-external rejects frontend Pods' external calls that are
+ *     not HTTPS (a reject rule, as Antrea-native policies have).
+ * Deterministic, so that tests can recompute it from --summary-json. */
+static void set_policies(const struct gen *g, struct flow *fl)
+{
+    const char *sns = g->pods[fl->src].ns;
+    const char *dns = fl->kind == KIND_EXTERNAL ? "" : g->pods[fl->dst].ns;
+
+    fl->in = fl->eg = (struct policy){"", "", "", 0};
+    if (strcmp(sns, "batch") == 0)
+        fl->eg = (struct policy){"batch-egress", "batch", "egress-0", 1};
+    if (strcmp(dns, "backend") == 0) {
+        if (strcmp(sns, "batch") == 0)
+            fl->in = (struct policy){"default-deny", "backend", "", 2};
+        else
+            fl->in = (struct policy){"allow-frontend", "backend", "ingress-0", 1};
+    }
+    if (fl->kind == KIND_EXTERNAL && strcmp(sns, "frontend") == 0 && fl->dport != 443)
+        fl->eg = (struct policy){"deny-external", "frontend", "egress-0", 3};
 }
 
 static void build_cluster(struct gen *g, int pods_per_node, int nflows, int ipv6_every)
@@ -152,6 +185,7 @@ static void build_cluster(struct gen *g, int pods_per_node, int nflows, int ipv6
             }
         }
         fl->start = fv_clock_wall_s() - (uint32_t)(rnd(g) % 60);
+        set_policies(g, fl);
     }
 }
 
@@ -174,6 +208,31 @@ static bool needs_two(const struct gen *g, const struct flow *fl)
     return fl->kind != KIND_EXTERNAL && g->pods[fl->src].node != g->pods[fl->dst].node;
 }
 
+/* Policy type 1 is a Kubernetes NetworkPolicy, 3 an Antrea NetworkPolicy
+ * (the only kind with reject rules); 0 with no policy. */
+static uint8_t policy_type(const struct policy *p)
+{
+    return p->action == 0 ? 0 : p->action == 3 ? 3 : 1;
+}
+
+static void set_ingress(struct fv_agent_rec *r, const struct policy *p)
+{
+    r->in_policy = p->name;
+    r->in_policy_ns = p->ns;
+    r->in_rule = p->rule;
+    r->in_policy_type = policy_type(p);
+    r->in_action = p->action;
+}
+
+static void set_egress(struct fv_agent_rec *r, const struct policy *p)
+{
+    r->eg_policy = p->name;
+    r->eg_policy_ns = p->ns;
+    r->eg_rule = p->rule;
+    r->eg_policy_type = policy_type(p);
+    r->eg_action = p->action;
+}
+
 /* Advances one flow and sends its report(s); returns records sent or < 0. */
 static int report_flow(struct gen *g, struct flow *fl)
 {
@@ -183,6 +242,9 @@ static int report_flow(struct gen *g, struct flow *fl)
     uint64_t oc = pk * (60 + rnd(g) % 1400), roc = rpk * (60 + rnd(g) % 600);
     int rc, sent = 0;
 
+    /* A denied connection gets no answer. */
+    if (fl->in.action > 1 || fl->eg.action > 1)
+        rpk = roc = 0;
     fl->pkts += pk;
     fl->octets += oc;
     fl->rpkts += rpk;
@@ -215,6 +277,8 @@ static int report_flow(struct gen *g, struct flow *fl)
     r.src_ns = s->ns;
     r.src_node = g->nodes[s->node].name;
     r.dst_pod = r.dst_ns = r.dst_node = "";
+    set_egress(&r, &fl->eg);
+    set_ingress(&r, &fl->in);
     if (fl->kind == KIND_EXTERNAL) {
         r.flow_type = 3;
         rc = send_record(g, s->node, &r);
@@ -228,12 +292,16 @@ static int report_flow(struct gen *g, struct flow *fl)
         rc = send_record(g, s->node, &r);
         return rc < 0 ? rc : 1;
     }
-    /* Inter-node: each node knows only its own pod. */
+    /* Inter-node: each node knows only its own pod and its own side's
+     * policy. */
     r.flow_type = 2;
+    set_ingress(&r, &(struct policy){"", "", "", 0});
     rc = send_record(g, s->node, &r);
     if (rc < 0)
         return rc;
     sent++;
+    set_egress(&r, &(struct policy){"", "", "", 0});
+    set_ingress(&r, &fl->in);
     r.src_pod = r.src_ns = r.src_node = "";
     r.dst_pod = d->name;
     r.dst_ns = d->ns;
@@ -279,7 +347,11 @@ static void usage(FILE *out)
             "                                    per flow its 5-tuple, Pods and totals\n"
             "  -h, --help                        this help\n\n"
             "Flows rotate through four kinds: intra-node, inter-node (reported by both nodes),\n"
-            "pod-to-Service and to-external.  At the end it prints what it sent on stderr.\n",
+            "pod-to-Service and to-external.  NetworkPolicies: backend/allow-frontend admits\n"
+            "traffic into backend Pods, backend/default-deny drops batch -> backend,\n"
+            "batch/batch-egress admits batch Pods' egress, frontend/deny-external rejects\n"
+            "frontend Pods' external calls other than to port 443 (denied flows get no\n"
+            "reverse traffic).  At the end it prints what it sent on stderr.\n",
             MAX_NODES);
 }
 
@@ -429,13 +501,17 @@ static void write_flows(const struct gen *g, FILE *f)
                 "\"flowType\":%d,\"sourcePodName\":\"%s\",\"sourcePodNamespace\":\"%s\","
                 "\"sourceNodeName\":\"%s\",\"destinationPodName\":\"%s\","
                 "\"destinationPodNamespace\":\"%s\",\"destinationNodeName\":\"%s\","
-                "\"destinationClusterIP\":\"%s\",\"destinationServicePortName\":\"%s\"}",
+                "\"destinationClusterIP\":\"%s\",\"destinationServicePortName\":\"%s\","
+                "\"ingressNetworkPolicyName\":\"%s\",\"ingressNetworkPolicyNamespace\":\"%s\","
+                "\"ingressNetworkPolicyRuleAction\":%u,\"egressNetworkPolicyName\":\"%s\","
+                "\"egressNetworkPolicyNamespace\":\"%s\",\"egressNetworkPolicyRuleAction\":%u}",
                 first ? "" : ",", src, dst, fl->sport, fl->dport, fl->proto,
                 (unsigned long long)fl->pkts, (unsigned long long)fl->octets,
                 (unsigned long long)fl->rpkts, (unsigned long long)fl->roctets,
                 ext ? 3 : 1 + (s->node != d->node), s->name, s->ns, g->nodes[s->node].name,
                 ext ? "" : d->name, ext ? "" : d->ns, ext ? "" : g->nodes[d->node].name, cip,
-                fl->svc_name);
+                fl->svc_name, fl->in.name, fl->in.ns, fl->in.action, fl->eg.name, fl->eg.ns,
+                fl->eg.action);
         first = false;
     }
     fprintf(f, "]");
