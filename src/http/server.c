@@ -28,6 +28,11 @@ const char *fv_http_server_error(void)
     return last_error;
 }
 
+const char *fv_http_header(const struct fv_http_req *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
 const char *fv_http_query(const struct fv_http_req *req, const char *key)
 {
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, key);
@@ -71,28 +76,62 @@ int fv_http_error(struct fv_sbuf *out, int status, const char *msg)
     return status;
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, int status, const char *type,
+/* The web UI loads only its own files and talks only to this server;
+ * ECharts sets inline styles, hence 'unsafe-inline' for styles only. */
+#define CSP                                                                                        \
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' "     \
+    "data:; connect-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; "            \
+    "frame-ancestors 'none'"
+
+static enum MHD_Result reply(struct MHD_Connection *conn, int status, const struct fv_http_req *req,
                              struct fv_sbuf *body, bool auth)
 {
     struct MHD_Response *r;
     enum MHD_Result rc;
 
-    if (body->p == NULL)
-        fv_sbuf_puts(body, "");
-    /* The response takes the buffer. */
-    r = MHD_create_response_from_buffer(body->len, body->p, MHD_RESPMEM_MUST_FREE);
+    if (req->static_body && status < 400) {
+        fv_sbuf_fini(body);
+        r = MHD_create_response_from_buffer(req->static_len, (void *)req->static_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    } else {
+        if (body->p == NULL)
+            fv_sbuf_puts(body, "");
+        /* The response takes the buffer. */
+        r = MHD_create_response_from_buffer(body->len, body->p, MHD_RESPMEM_MUST_FREE);
+        if (r != NULL)
+            body->p = NULL;
+    }
     if (r == NULL) {
         fv_sbuf_fini(body);
         return MHD_NO;
     }
-    body->p = NULL;
-    MHD_add_response_header(r, "Content-Type", type);
-    MHD_add_response_header(r, "Cache-Control", "no-store");
+    MHD_add_response_header(r, "Content-Type", req->ctype);
+    MHD_add_response_header(r, "Cache-Control",
+                            req->cache_control ? req->cache_control : "no-store");
+    if (req->content_encoding)
+        MHD_add_response_header(r, "Content-Encoding", req->content_encoding);
+    if (req->etag)
+        MHD_add_response_header(r, "ETag", req->etag);
+    if (req->content_encoding || req->etag)
+        MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    if (req->security_headers) {
+        MHD_add_response_header(r, "Content-Security-Policy", CSP);
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        MHD_add_response_header(r, "X-Frame-Options", "DENY");
+        MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    }
     if (auth)
         MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
     rc = MHD_queue_response(conn, (unsigned)status, r);
     MHD_destroy_response(r);
     return rc;
+}
+
+static bool route_matches(const struct fv_http_route *rt, const char *url)
+{
+    if (rt->prefix)
+        return strncmp(url, rt->path, strlen(rt->path)) == 0;
+    return strcmp(url, rt->path) == 0;
 }
 
 /* Constant-time comparison of the presented token. */
@@ -112,35 +151,60 @@ static bool token_ok(const struct fv_http_server *srv, struct MHD_Connection *co
     return diff == 0;
 }
 
+/* libmicrohttpd decodes %XX in the path in place, so "/assets/a.js%00x"
+ * would arrive as "/assets/a.js".  It shows the raw URI here first: a
+ * path with an encoded NUL is marked (the mark becomes the request's
+ * state) and refused by handle().  Query values keep their NUL bytes,
+ * with lengths, for fv_http_query_all's callers to refuse. */
+#define PATH_HAS_NUL ((void *)1)
+
+static void *raw_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    size_t path_len = strcspn(uri, "?");
+    (void)cls;
+    (void)conn;
+
+    for (size_t i = 0; i + 2 < path_len; i++)
+        if (uri[i] == '%' && uri[i + 1] == '0' && uri[i + 2] == '0')
+            return PATH_HAS_NUL;
+    return NULL;
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **state)
 {
     struct fv_http_server *srv = cls;
-    struct fv_http_req req = {url, conn, "application/json"};
+    struct fv_http_req req = {.path = url, .conn = conn, .ctype = "application/json"};
     struct fv_sbuf b;
     int status;
     (void)version;
     (void)upload;
     (void)upload_size;
-    (void)state;
 
     fv_sbuf_init(&b, MAX_BODY);
+    if (*state == PATH_HAS_NUL)
+        return reply(conn, fv_http_error(&b, 400, "the path holds a NUL byte"), &req, &b, false);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        return reply(conn, fv_http_error(&b, 405, "method not allowed"), req.ctype, &b, false);
+        return reply(conn, fv_http_error(&b, 405, "method not allowed"), &req, &b, false);
     for (size_t i = 0; i < srv->cfg.nroutes; i++) {
         const struct fv_http_route *rt = &srv->cfg.routes[i];
-        if (strcmp(url, rt->path) != 0)
+        if (!route_matches(rt, url))
             continue;
         if (srv->token && !rt->open && !token_ok(srv, conn))
-            return reply(conn, fv_http_error(&b, 401, "missing or wrong bearer token"), req.ctype,
-                         &b, true);
+            return reply(conn, fv_http_error(&b, 401, "missing or wrong bearer token"), &req, &b,
+                         true);
         status = rt->fn(rt->ctx, &req, &b);
-        if (b.err)
+        if (b.err) {
+            req.static_body = NULL;
+            req.ctype = "application/json";
+            req.content_encoding = NULL;
+            req.etag = NULL;
             status = fv_http_error(&b, 500, "response too large");
-        return reply(conn, status, req.ctype, &b, false);
+        }
+        return reply(conn, status, &req, &b, false);
     }
-    return reply(conn, fv_http_error(&b, 404, "no such endpoint"), req.ctype, &b, false);
+    return reply(conn, fv_http_error(&b, 404, "no such endpoint"), &req, &b, false);
 }
 
 static char *read_file(const char *path)
@@ -178,6 +242,7 @@ int fv_http_server_start(const struct fv_http_server_cfg *cfg, struct fv_http_se
     socklen_t len;
     struct fv_addr a;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    unsigned threads = cfg->threads > 1 ? cfg->threads : 1;
     const union MHD_DaemonInfo *info;
     int rc;
 
@@ -214,14 +279,18 @@ int fv_http_server_start(const struct fv_http_server_cfg *cfg, struct fv_http_se
             return -FV_ETLS;
         }
         flags |= MHD_USE_TLS;
-        srv->daemon = MHD_start_daemon(
-            flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-            MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
-            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+        srv->daemon =
+            MHD_start_daemon(flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
+                             MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_CONNECTION_LIMIT,
+                             64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_THREAD_POOL_SIZE,
+                             threads, MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, MHD_OPTION_END);
     } else {
-        srv->daemon = MHD_start_daemon(flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
-                                       (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                                       MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+        srv->daemon =
+            MHD_start_daemon(flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
+                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
+                             MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_THREAD_POOL_SIZE,
+                             threads, MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, MHD_OPTION_END);
     }
     if (srv->daemon == NULL) {
         snprintf(last_error, sizeof(last_error), "cannot listen on %s (in use, or bad TLS files)",

@@ -4,9 +4,12 @@
  * optional TLS.
  *
  * Handlers write their body into an fv_sbuf (bounded) and return the HTTP
- * status; the server sends it with the content type they set.  Routes
- * marked open (health checks) are served without the token.  The token
- * is compared in constant time.
+ * status; the server sends it with the content type they set.  A handler
+ * may instead point the response at a static body (embedded files) and
+ * set a few headers (Content-Encoding, ETag, Cache-Control).  Routes
+ * marked open (health checks, the web UI's files) are served without the
+ * token; a route marked prefix serves every path that starts with its
+ * path.  The token is compared in constant time.
  *
  *     static const struct fv_http_route routes[] = {
  *         {"/metrics", metrics_handler, &reg, false},
@@ -18,7 +21,9 @@
  *     ...
  *     fv_http_server_stop(srv);
  *
- * Thread rules: handlers run on the server's thread (one at a time).
+ * Thread rules: handlers run on the server's threads, up to
+ * cfg.threads of them at once (default 1); a handler that is not safe to
+ * run concurrently with itself takes a lock of its own.
  */
 #ifndef FV_HTTP_SERVER_H
 #define FV_HTTP_SERVER_H
@@ -32,7 +37,20 @@ struct fv_http_req {
     const char *path;  /* the URL path, without the query */
     void *conn;        /* the libmicrohttpd connection, for fv_http_query */
     const char *ctype; /* set by the handler; default application/json */
+    /* Optional response headers, set by the handler (static strings or
+     * strings that outlive the response's queueing; NULL: none). */
+    const char *content_encoding; /* e.g. "gzip" */
+    const char *etag;             /* with its quotes, e.g. "\"a1b2\"" */
+    const char *cache_control;    /* default "no-store" */
+    bool security_headers;        /* add CSP, nosniff, frame and referrer policies */
+    /* A body that lives as long as the server (embedded files), sent
+     * instead of the sbuf when not NULL; HEAD sends only its length. */
+    const void *static_body;
+    size_t static_len;
 };
+
+/* A request header's value, or NULL when absent. */
+const char *fv_http_header(const struct fv_http_req *req, const char *name);
 
 /* A query parameter's value (decoded), or NULL when absent. */
 const char *fv_http_query(const struct fv_http_req *req, const char *key);
@@ -55,10 +73,11 @@ int fv_http_query_all(const struct fv_http_req *req, const char *key, fv_http_pa
 typedef int (*fv_http_handler_fn)(void *ctx, struct fv_http_req *req, struct fv_sbuf *out);
 
 struct fv_http_route {
-    const char *path;      /* exact match */
+    const char *path;      /* exact match, or the start of the path (prefix) */
     fv_http_handler_fn fn; /* the handler */
     void *ctx;             /* its argument, borrowed */
     bool open;             /* served without the bearer token */
+    bool prefix;           /* match every path that starts with path */
 };
 
 struct fv_http_server_cfg {
@@ -66,8 +85,10 @@ struct fv_http_server_cfg {
     unsigned default_port;              /* when address has none */
     const char *token;                  /* bearer token, or NULL for none */
     const char *tls_cert, *tls_key;     /* PEM files for HTTPS, or NULL */
-    const struct fv_http_route *routes; /* borrowed; must outlive the server */
+    const struct fv_http_route *routes; /* borrowed; must outlive the server; the
+                                           first route that matches serves */
     size_t nroutes;
+    unsigned threads; /* handlers run at once (a thread pool); 0 or 1: one thread */
 };
 
 struct fv_http_server;

@@ -58,8 +58,8 @@ int fv_metrics_serve(const struct fv_metrics *reg, const char *address,
     if (srv == NULL)
         return -ENOMEM;
     srv->routes[0] =
-        (struct fv_http_route){"/metrics", fv_metrics_http_handler, (void *)reg, false};
-    srv->routes[1] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
+        (struct fv_http_route){"/metrics", fv_metrics_http_handler, (void *)reg, false, false};
+    srv->routes[1] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true, false};
     cfg.routes = srv->routes;
     cfg.nroutes = 2;
     rc = fv_http_server_start(&cfg, &srv->http);

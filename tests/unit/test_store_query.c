@@ -11,6 +11,7 @@
  * real fv_http_server and ask it with libcurl.
  */
 #include "testutil.h"
+#include "tu_http.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -1442,115 +1443,70 @@ static void test_store_failure_and_argument_limit_are_reported(void **state)
  * The HTTP handlers
  * ------------------------------------------------------------------------ */
 
-struct http {
-    struct fv_http_server *srv;
-    char base[64];
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg)
-{
-    fv_sbuf_append(arg, p, size * n);
-    return size * n;
-}
-
-/* GET path on the test server; the status, the body in out. */
-static long get(const struct http *h, const char *path, struct fv_sbuf *out)
-{
-    CURL *c = curl_easy_init();
-    char url[8192];
-    long status = 0;
-
-    fv_sbuf_reset(out);
-    fv_sbuf_puts(out, "");
-    snprintf(url, sizeof(url), "%s%s", h->base, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
-    assert_int_equal(curl_easy_perform(c), CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    return status;
-}
-
-/* A port nobody listens on now (the server takes no port 0). */
-static unsigned free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    assert_true(fd >= 0);
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
 static void test_http_endpoints_answer_json_and_errors(void **state)
 {
     static struct fv_query_http_ctx with = {&g_store, NOW}, without = {NULL, NOW};
     static const struct fv_http_route routes[] = {
-        {"/api/v1/flows", fv_query_http_flows, &with, false},
-        {"/api/v1/series", fv_query_http_series, &with, false},
-        {"/api/v1/top", fv_query_http_top, &with, false},
-        {"/none/flows", fv_query_http_flows, &without, false},
+        {"/api/v1/flows", fv_query_http_flows, &with, false, false},
+        {"/api/v1/series", fv_query_http_series, &with, false, false},
+        {"/api/v1/top", fv_query_http_top, &with, false, false},
+        {"/none/flows", fv_query_http_flows, &without, false, false},
     };
     struct fv_http_server_cfg cfg = {.routes = routes, .nroutes = 4};
     struct fv_sbuf body;
-    struct http h;
+    struct tu_http h;
     json_t *doc;
-    char addr[32];
 
     (void)state;
-    snprintf(addr, sizeof(addr), "127.0.0.1:%u", free_port());
-    cfg.address = addr;
-    assert_int_equal(fv_http_server_start(&cfg, &h.srv), 0);
-    snprintf(h.base, sizeof(h.base), "http://127.0.0.1:%u", fv_http_server_port(h.srv));
+    tu_http_start(&h, &cfg);
     fv_sbuf_init(&body, 64u << 20);
 
-    assert_int_equal(get(&h, "/api/v1/top?" RANGE "&group=pod_pair&limit=1", &body), 200);
+    assert_int_equal(tu_http_get(&h, "/api/v1/top?" RANGE "&group=pod_pair&limit=1", &body), 200);
     doc = json_loads(body.p, 0, NULL);
     assert_non_null(doc);
     assert_int_equal(jint(doc, "total"), ALL_BYTES);
     json_decref(doc);
 
     /* Repeated where= are all applied: records 1, 2, 3. */
-    assert_int_equal(get(&h, "/api/v1/top?" RANGE "&where=srcport=40001&where=namespace=db", &body),
-                     200);
+    assert_int_equal(
+        tu_http_get(&h, "/api/v1/top?" RANGE "&where=srcport=40001&where=namespace=db", &body),
+        200);
     doc = json_loads(body.p, 0, NULL);
     assert_int_equal(jint(doc, "total"), 6000);
     json_decref(doc);
 
     /* An unescaped '+' arrives as a space, which is taken for it. */
-    assert_int_equal(get(&h, "/api/v1/flows?start=2023-11-14T23:13:20+01:00&limit=1", &body), 200);
+    assert_int_equal(
+        tu_http_get(&h, "/api/v1/flows?start=2023-11-14T23:13:20+01:00&limit=1", &body), 200);
     doc = json_loads(body.p, 0, NULL);
     assert_int_equal(jint(doc, "start"), T0);
     json_decref(doc);
 
-    assert_int_equal(get(&h, "/api/v1/series?" RANGE "&step=60", &body), 200);
-    assert_int_equal(get(&h, "/api/v1/flows?" RANGE "&limit=1", &body), 200);
+    assert_int_equal(tu_http_get(&h, "/api/v1/series?" RANGE "&step=60", &body), 200);
+    assert_int_equal(tu_http_get(&h, "/api/v1/flows?" RANGE "&limit=1", &body), 200);
     doc = json_loads(body.p, 0, NULL);
     assert_int_equal(json_array_size(json_object_get(doc, "rows")), 1);
     json_decref(doc);
 
-    assert_int_equal(get(&h, "/api/v1/flows?limit=0", &body), 400);
+    assert_int_equal(tu_http_get(&h, "/api/v1/flows?limit=0", &body), 400);
     assert_string_equal(body.p, "{\"error\":\"limit: '0' is not an integer from 1 to 10000\"}\n");
-    assert_int_equal(get(&h, "/api/v1/flows?where=namespace%3Dweb%00%27", &body), 400);
+    assert_int_equal(tu_http_get(&h, "/api/v1/flows?where=namespace%3Dweb%00%27", &body), 400);
     assert_non_null(strstr(body.p, "NUL byte"));
-    assert_int_equal(get(&h, "/api/v1/series?where=bogus%3D1", &body), 400);
+    assert_int_equal(tu_http_get(&h, "/api/v1/series?where=bogus%3D1", &body), 400);
     assert_non_null(strstr(body.p, "unknown key 'bogus'"));
-    assert_int_equal(get(&h, "/api/v1/top?start=2026-11-21T10:00:00%2B01:00&end=1", &body), 400);
+    assert_int_equal(tu_http_get(&h, "/api/v1/top?start=2026-11-21T10:00:00%2B01:00&end=1", &body),
+                     400);
     assert_non_null(strstr(body.p, "inverted"));
-    assert_int_equal(get(&h, "/api/v1/flows?sort=x%27%3B%20DROP%20TABLE%20flows%3B--", &body), 400);
+    assert_int_equal(
+        tu_http_get(&h, "/api/v1/flows?sort=x%27%3B%20DROP%20TABLE%20flows%3B--", &body), 400);
     assert_non_null(strstr(body.p, "sort: unknown column 'x'; DROP TABLE flows;--'"));
 
-    assert_int_equal(get(&h, "/none/flows", &body), 503);
+    assert_int_equal(tu_http_get(&h, "/none/flows", &body), 503);
     assert_non_null(strstr(body.p, "no store is enabled"));
-    assert_int_equal(get(&h, "/none/flows?limit=x", &body), 400);
+    assert_int_equal(tu_http_get(&h, "/none/flows?limit=x", &body), 400);
 
     g_db.fail = true;
-    assert_int_equal(get(&h, "/api/v1/series", &body), 500);
+    assert_int_equal(tu_http_get(&h, "/api/v1/series", &body), 500);
     g_db.fail = false;
     assert_string_equal(body.p, "{\"error\":\"store sqlite-test: disk on fire\"}\n");
 
