@@ -28,13 +28,46 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_BIN := $(BUILD)/bench/bench_decode $(BUILD)/bench/bench_agent_poll $(BUILD)/bench/bench_store
 
+# The web UI (ui/): npm installs the packages pinned by ui/package-lock.json,
+# esbuild bundles them into build/ui/ (shared by every BUILD), and
+# tools/embed_assets.c turns those files into C that only the flowvis binary
+# links.  See ui/README.md.
+UI_OUT   := build/ui
+UI_FILES := index.html app.js app.css favicon.svg
+UI_SRC   := $(sort $(wildcard ui/src/*) ui/build.mjs)
+UI_DEPS  := ui/node_modules/.package-lock.json
+
 .PHONY: all test unit integration check asan-unit fuzz fuzz-replay format format-check \
-        bench demo deps clean
+        bench demo deps clean ui
 
 all: $(BUILD)/flowvis
 
-$(BUILD)/flowvis: $(CMD_OBJ) $(BUILD)/libflowvis.a
-	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libflowvis.a $(LDLIBS)
+$(BUILD)/flowvis: $(CMD_OBJ) $(BUILD)/obj/gen/ui_assets.o $(BUILD)/libflowvis.a
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/obj/gen/ui_assets.o $(BUILD)/libflowvis.a $(LDLIBS)
+
+# npm ci only when the lock file changed (npm rewrites the hidden lock file
+# inside node_modules at every install).
+$(UI_DEPS): ui/package.json ui/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run 'make deps' (scripts/deps.sh)" >&2; exit 1; }
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(UI_OUT)/.built: $(UI_SRC) $(UI_DEPS)
+	@mkdir -p $(UI_OUT)
+	cd ui && node build.mjs ../$(UI_OUT)
+	@touch $@
+
+$(BUILD)/tools/embed_assets: tools/embed_assets.c src/http/assets.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< -lz
+
+$(BUILD)/gen/ui_assets.c: $(UI_OUT)/.built $(BUILD)/tools/embed_assets
+	@mkdir -p $(dir $@)
+	$(BUILD)/tools/embed_assets $@ fv_ui_assets $(addprefix $(UI_OUT)/,$(UI_FILES))
+
+$(BUILD)/obj/gen/ui_assets.o: $(BUILD)/gen/ui_assets.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libflowvis.a: $(LIB_OBJ)
 	@rm -f $@
@@ -44,7 +77,7 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/testutil.h $(BUILD)/libflowvis.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libflowvis.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(CFLAGS) $(WARN) -Wno-missing-prototypes $(LDFLAGS) -o $@ $< \
 		$(BUILD)/libflowvis.a -lcmocka $(LDLIBS)
@@ -55,6 +88,10 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libflowvis.a
 
 deps:
 	@scripts/deps.sh build
+
+# The UI alone, into build/ui/ (with ui.dir: build/ui the aggregator serves
+# it from there: rebuild and reload, no restart).
+ui: $(UI_OUT)/.built
 
 # Unit tests: every tests/unit/test_*.c is one cmocka program.
 unit: $(UNIT_BIN)
@@ -85,7 +122,7 @@ fuzz: $(FUZZ_BIN)
 	$(FUZZ_BIN) -max_len=66000 -max_total_time=$${FUZZ_SECONDS:-60} build-fuzz/corpus \
 		tests/fuzz/corpus/decode
 
-FORMAT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c')
+FORMAT_FILES = $(shell git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h' 'bench/*.c' 'tools/*.c')
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
@@ -104,6 +141,6 @@ demo:
 	@scripts/demo.sh
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz ui/node_modules
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -20,11 +20,30 @@ group_packages() {
     dev) echo "clang clang-format libclang-rt-14-dev" ;;
     # The integration tests drive real third-party tools in network
     # namespaces; python3 makes traffic with exact byte counts.
-    test) echo "clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
+    # chromium: the web UI's tests run in Debian's headless Chromium.
+    test) echo "chromium clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
         "iperf3 nfdump softflowd sqlite3 tcpdump tshark ulogd2" ;;
-    bench) echo "clickhouse-server iperf3 nfdump pmacct procps sqlite3 valgrind" ;;
+    bench) echo "chromium clickhouse-server iperf3 nfdump pmacct procps sqlite3 valgrind" ;;
     *) return 1 ;;
     esac
+}
+
+# Commands a group needs, as COMMAND=PACKAGE: the package is installed only
+# when the command is missing, so that a Node.js from elsewhere (NodeSource,
+# nvm) is used as it is.  The web UI is built with Node.js and npm.
+group_commands() {
+    case "$1" in
+    build) echo "node=nodejs npm=npm" ;;
+    *) ;;
+    esac
+}
+
+# Print the packages of "$@" (COMMAND=PACKAGE) whose command is missing.
+missing_commands() {
+    local pair
+    for pair in "$@"; do
+        command -v "${pair%%=*}" >/dev/null 2>&1 || echo "${pair#*=}"
+    done
 }
 
 usage() {
@@ -61,7 +80,8 @@ verb=installing
 to_install=()
 for group in "${groups[@]}"; do
     # shellcheck disable=SC2046 # word splitting of the package list is intended
-    mapfile -t missing < <(missing_packages $(group_packages "$group"))
+    mapfile -t missing < <(missing_packages $(group_packages "$group")
+        missing_commands $(group_commands "$group"))
     if [[ ${#missing[@]} -eq 0 ]]; then
         echo "deps: $group: all present"
     else

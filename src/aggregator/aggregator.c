@@ -42,6 +42,9 @@
 #define BATCH 4096
 #define BLOB_CAP 8192
 #define DRAIN_ON_EXIT_MS 5000
+/* HTTP handlers at once: a dashboard asks ~10 queries in parallel, and the
+ * SQLite store has four read connections. */
+#define HTTP_THREADS 4
 #define QUERY_LIMIT_DEFAULT 10000
 #define QUERY_LIMIT_MAX 1000000
 
@@ -203,8 +206,10 @@ struct agg {
     struct fv_k8s_inventory *inv; /* owned by the output thread after start */
     struct fv_metrics reg;
     struct fv_http_server *http;
-    struct fv_http_route routes[8];
-    struct fv_query_http_ctx qctx; /* the store the query API reads */
+    struct fv_http_route routes[12];
+    struct fv_query_http_ctx qctx;    /* the store the query API reads */
+    struct fv_http_assets ui;         /* the web UI's files */
+    pthread_mutex_t flowrecords_lock; /* one /flowrecords query at a time (shard->query) */
     char *token;
     char blob[BLOB_CAP];
 };
@@ -720,6 +725,8 @@ static int h_flowrecords(void *ctx, struct fv_http_req *req, struct fv_sbuf *out
         return fv_http_error(out, 400, "dstport: not a port 0-65535");
     if (lim && parse_num(lim, QUERY_LIMIT_MAX, &limit) < 0)
         return fv_http_error(out, 400, "limit: not a number 0-1000000");
+    /* Each shard has one query slot: requests take turns. */
+    pthread_mutex_lock(&a->flowrecords_lock);
     fv_sbuf_puts(out, "{\"flowrecords\":[");
     for (int i = 0; i < a->nshards; i++) {
         struct shard *sh = &a->shards[i];
@@ -733,6 +740,7 @@ static int h_flowrecords(void *ctx, struct fv_http_req *req, struct fv_sbuf *out
         pthread_mutex_unlock(&sh->qlock);
         matched += q.matched;
     }
+    pthread_mutex_unlock(&a->flowrecords_lock);
     fv_sbuf_printf(out, "],\"count\":%llu,\"truncated\":%s}\n", (unsigned long long)q.written,
                    matched > q.written ? "true" : "false");
     return 200;
@@ -858,6 +866,28 @@ static int h_readyz(void *ctx, struct fv_http_req *req, struct fv_sbuf *out)
     return 200;
 }
 
+/* GET /api/v1/ui: what the web UI needs to know of this aggregator. */
+static int h_ui_config(void *ctx, struct fv_http_req *req, struct fv_sbuf *out)
+{
+    struct agg *a = ctx;
+    const struct fv_cfg_strlist *ex = &a->cfg->ui_exclude_ns;
+    (void)req;
+
+    fv_sbuf_puts(out, "{\"excludeNamespaces\":[");
+    for (size_t i = 0; i < ex->n; i++) {
+        if (i)
+            fv_sbuf_putc(out, ',');
+        fv_sbuf_put_json_str(out, ex->items[i], strlen(ex->items[i]));
+    }
+    fv_sbuf_puts(out, "],\"store\":");
+    if (a->qctx.store)
+        fv_sbuf_printf(out, "\"%s\"", a->qctx.store->ops->name);
+    else
+        fv_sbuf_puts(out, "null");
+    fv_sbuf_puts(out, "}\n");
+    return 200;
+}
+
 /* ---- Setup ---- */
 
 static char *read_token(const char *path)
@@ -952,20 +982,36 @@ static int start_api(struct agg *a)
             return -FV_ECONFIG;
         }
     }
-    a->routes[0] = (struct fv_http_route){"/flowrecords", h_flowrecords, a, false};
-    a->routes[1] = (struct fv_http_route){"/recordmetrics", h_recordmetrics, a, false};
+    a->routes[0] = (struct fv_http_route){"/flowrecords", h_flowrecords, a, false, false};
+    a->routes[1] = (struct fv_http_route){"/recordmetrics", h_recordmetrics, a, false, false};
     /* Gauges are refreshed by the main thread's timer (every 20 ms). */
-    a->routes[2] = (struct fv_http_route){"/metrics", fv_metrics_http_handler, &a->reg, false};
-    a->routes[3] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true};
-    a->routes[4] = (struct fv_http_route){"/readyz", h_readyz, a, true};
+    a->routes[2] =
+        (struct fv_http_route){"/metrics", fv_metrics_http_handler, &a->reg, false, false};
+    a->routes[3] = (struct fv_http_route){"/healthz", fv_http_ok_handler, NULL, true, false};
+    a->routes[4] = (struct fv_http_route){"/readyz", h_readyz, a, true, false};
     /* The query API reads the preferred store (ClickHouse when enabled);
      * without a store it answers 503. */
     a->qctx.store = a->nstores > 0 ? &a->stores[0] : NULL;
-    a->routes[5] = (struct fv_http_route){"/api/v1/flows", fv_query_http_flows, &a->qctx, false};
-    a->routes[6] = (struct fv_http_route){"/api/v1/series", fv_query_http_series, &a->qctx, false};
-    a->routes[7] = (struct fv_http_route){"/api/v1/top", fv_query_http_top, &a->qctx, false};
-    hc.routes = a->routes;
+    a->routes[5] =
+        (struct fv_http_route){"/api/v1/flows", fv_query_http_flows, &a->qctx, false, false};
+    a->routes[6] =
+        (struct fv_http_route){"/api/v1/series", fv_query_http_series, &a->qctx, false, false};
+    a->routes[7] = (struct fv_http_route){"/api/v1/top", fv_query_http_top, &a->qctx, false, false};
     hc.nroutes = 8;
+    if (c->ui_enable) {
+        /* The UI's files are open: they hold nothing secret, and the page
+         * asks for the token that the API calls then carry. */
+        a->ui = (struct fv_http_assets){c->ui_files, c->ui_nfiles, c->ui_dir};
+        a->routes[8] = (struct fv_http_route){"/api/v1/ui", h_ui_config, a, false, false};
+        a->routes[9] = (struct fv_http_route){"/", fv_http_assets_handler, &a->ui, true, false};
+        a->routes[10] =
+            (struct fv_http_route){"/index.html", fv_http_assets_handler, &a->ui, true, false};
+        a->routes[11] =
+            (struct fv_http_route){"/assets/", fv_http_assets_handler, &a->ui, true, true};
+        hc.nroutes = 12;
+    }
+    hc.routes = a->routes;
+    hc.threads = HTTP_THREADS;
     hc.token = a->token;
     hc.tls_cert = c->api_tls_cert;
     hc.tls_key = c->api_tls_key;
@@ -1217,6 +1263,7 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
         return -ENOMEM;
     a->cfg = cfg;
     a->stop = stop;
+    pthread_mutex_init(&a->flowrecords_lock, NULL);
     a->exps = calloc(1, sizeof(*a->exps));
     if (a->exps == NULL) {
         free(a);
@@ -1316,6 +1363,7 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
     fv_agg_templates_fini(&a->tmpl);
     free(a->token);
     free(a->exps);
+    pthread_mutex_destroy(&a->flowrecords_lock);
     free(a);
     return rc;
 }

@@ -15,6 +15,7 @@
 #include "base/addr.h"
 #include "base/log.h"
 #include "cmd/cmd.h"
+#include "cmd/ui_assets.h"
 #include "config/config.h"
 
 #define S struct fv_agg_cfg
@@ -55,6 +56,26 @@ static int check_transports(const char *value, char *why, size_t n)
 }
 
 /* http://, https:// or the reference's tcp:// (mapped to the HTTP port). */
+/* A Namespace name: a DNS label (RFC 1123), as Kubernetes requires. */
+static int check_namespace(const char *v, char *why, size_t n)
+{
+    size_t len = strlen(v);
+
+    if (len == 0 || len > 63) {
+        snprintf(why, n, "a namespace name has 1 to 63 characters");
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = v[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+        if (!alnum && (c != '-' || i == 0 || i == len - 1)) {
+            snprintf(why, n, "a namespace name is lowercase letters, digits and inner '-'");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_ch_url(const char *value, char *why, size_t n)
 {
     static const char *const schemes[] = {"http://", "https://", "tcp://"};
@@ -191,6 +212,15 @@ static const struct fv_cfg_opt agg_opts[] = {
      "Delete rows older than this; 0 = keep everything."},
     {"sqlite.maxSizeMB", FV_CFG_U32, OFF(sq_max_mb, uint32_t), "4096", 0, 0, NULL, NULL,
      "Delete the oldest rows while the file is larger than this; 0 = no cap."},
+    {"ui.enable", FV_CFG_BOOL, OFF(ui_enable, bool), "true", 0, 0, NULL, NULL,
+     "Serve the web UI at / on the API port (its files are built into the binary)."},
+    {"ui.dir", FV_CFG_STRING, OFF(ui_dir, char *), NULL, 0, 0, NULL, NULL,
+     "Serve the UI's files from this directory instead (UI development: the output of "
+     "`node ui/build.mjs DIR`)."},
+    {"ui.excludeNamespaces", FV_CFG_STRING_LIST, OFF(ui_exclude_ns, struct fv_cfg_strlist),
+     "[kube-system, flowvis]", 0, FV_AGG_MAX_EXCLUDED_NS, NULL, check_namespace,
+     "Namespaces the dashboards leave out unless 'show excluded namespaces' is ticked "
+     "(flows with one of them on either side)."},
     {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
      "error, warn, info or debug."},
 };
@@ -202,8 +232,9 @@ static void usage(FILE *out)
                  "flows, aggregates per connection (totals, deltas, throughput) and exports the\n"
                  "result to an IPFIX or JSON collector, to the embedded SQLite store (on by\n"
                  "default) and to ClickHouse.  Serves /flowrecords, /recordmetrics, /metrics,\n"
-                 "/healthz, /readyz and the query API over the store (/api/v1/flows, /series,\n"
-                 "/top) on the API port.  Without --config every key has its default.\n\n"
+                 "/healthz, /readyz, the query API over the store (/api/v1/flows, /series,\n"
+                 "/top) and the web UI (http://127.0.0.1:10348/ by default) on the API port.\n"
+                 "Without --config every key has its default.\n\n"
                  "options:\n"
                  "  -c, --config FILE               aggregator configuration (YAML)\n"
                  "      --check                     validate the configuration and exit\n"
@@ -235,7 +266,7 @@ int fv_cmd_aggregator(int argc, char **argv)
     static const struct fv_cmd_config_spec spec = {
         "aggregator", agg_opts, FV_CFG_COUNT(agg_opts),     usage, false,
         finish,       run,      (int)offsetof(S, log_level)};
-    struct fv_agg_cfg cfg = {0};
+    struct fv_agg_cfg cfg = {.ui_files = fv_ui_assets, .ui_nfiles = fv_ui_assets_count};
 
     return fv_cmd_config_main(&spec, &cfg, argc, argv);
 }

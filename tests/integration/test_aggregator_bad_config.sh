@@ -11,7 +11,8 @@
 #     its dotted path;
 #   - flowCollector.recordFormat: XML, status 2, naming the key and XML;
 #   - activeFlowRecordTimeout 500ms (below 1s) and "5x", maxFlows 5 (below
-#     1000), aggregatorTransportProtocol: quic, a bad flowCollector.address,
+#     1000), ui.excludeNamespaces with a name that is not a DNS label or
+#     with 9 names, aggregatorTransportProtocol: quic, a bad flowCollector.address,
 #     a duplicate key: status 2, FILE:LINE and the key;
 #   - keys that only fail together, also caught by --check: status 2 —
 #     aggregatorTransportProtocol: tcp,tls (tcp and tls cannot share the
@@ -126,6 +127,16 @@ activeFlowRecordTimeout: 500ms"
 bad duration_bad 2 "flowvis aggregator: @FILE@:2: inactiveFlowRecordTimeout: '5x' is not a duration (use e.g. 500ms, 5s, 1m)" \
     "listenAddress: 127.0.0.1:4739
 inactiveFlowRecordTimeout: 5x"
+
+bad ui_namespace 2 "flowvis aggregator: @FILE@:3: ui.excludeNamespaces: item 2: 'Bad_NS' is invalid: a namespace name is lowercase letters, digits and inner '-'" \
+    "listenAddress: 127.0.0.1:4739
+ui:
+  excludeNamespaces: [kube-system, Bad_NS]"
+
+bad ui_namespaces_too_many 2 "flowvis aggregator: @FILE@:3: ui.excludeNamespaces: more than the maximum of 8 items" \
+    "listenAddress: 127.0.0.1:4739
+ui:
+  excludeNamespaces: [a, b, c, d, e, f, g, h, i]"
 
 bad max_flows_low 2 "flowvis aggregator: @FILE@:2: maxFlows: 5 is below the minimum 1000" \
     "listenAddress: 127.0.0.1:4739
