@@ -110,6 +110,17 @@ fv_require_flowvis() {
     [[ -x $FLOWVIS ]] || fv_fatal "$FLOWVIS not found or not executable (run make first)"
 }
 
+# fv_require_browser: what the web UI's browser tests need (tests/ui/*.mjs):
+# node, Debian's Chromium (CHROMIUM, or FLOWVIS_CHROMIUM), playwright-core
+# from ui/node_modules, and the flowvis binary; skips with the reason.
+fv_require_browser() {
+    CHROMIUM=${FLOWVIS_CHROMIUM:-/usr/bin/chromium}
+    fv_require_cmd node jq curl ss "$CHROMIUM"
+    [[ -f $FV_ROOT/ui/node_modules/playwright-core/package.json ]] ||
+        fv_skip "ui/node_modules/playwright-core is missing (make builds the UI: cd ui && npm ci)"
+    fv_require_flowvis
+}
+
 # ---------------------------------------------------------------------------
 # Network namespaces
 # ---------------------------------------------------------------------------

@@ -50,7 +50,8 @@ export function sankeyNodeLabel(id) {
 // ECharts Sankey.  reverse: the links carry the groups' `reverse`.
 // policy: nodes carry the rule action ("s:ns/p (allow)") and links their
 // action, for colouring; groups without a policy on either side are left out.
-// Links are in the API's order; link.value is exactly the API's number.
+// Links are in the API's order; link.value is exactly the API's number;
+// groups whose value is 0 get no link.
 export function topToSankey(answer, { reverse = false, policy = false, limit = Infinity } = {}) {
   const nodes = [];
   const seen = new Map();
@@ -70,7 +71,9 @@ export function topToSankey(answer, { reverse = false, policy = false, limit = I
   for (const g of groups) {
     const l = g.labels || {};
     const v = reverse ? g.reverse : g.value;
-    if (v === null || v === undefined) continue;
+    // No link for nothing: a zero (a denied flow's reverse bytes) would only
+    // draw a node without height whose label overlaps its neighbours.
+    if (v === null || v === undefined || v === 0) continue;
     let s = `s:${l.source ?? ''}`;
     let d = `d:${l.destination ?? ''}`;
     if (policy) {

@@ -53,6 +53,18 @@ test('a Sankey of flows has no reverse links', () => {
   assert.equal(topToSankey(flows, { reverse: true }).links.length, 0);
 });
 
+test('a group of 0 (a denied flow has no reverse bytes) gets no link and no node', () => {
+  const denied = {
+    groups: [
+      { key: 'a -> b', labels: { source: 'a', destination: 'b' }, value: 5, reverse: 0 },
+      { key: 'c -> d', labels: { source: 'c', destination: 'd' }, value: 7, reverse: 2 },
+    ],
+  };
+  const sk = topToSankey(denied, { reverse: true });
+  assert.deepEqual(sk.links.map((l) => [l.source, l.target, l.value]), [['s:c', 'd:d', 2]]);
+  assert.deepEqual(sk.nodes.map((n) => n.name), ['s:c', 'd:d']);
+});
+
 test('Sankey labels strip the side prefix and name empty labels', () => {
   assert.equal(sankeyNodeLabel('s:web/a'), 'web/a');
   assert.equal(sankeyNodeLabel('d:93.184.216.34'), '93.184.216.34');
