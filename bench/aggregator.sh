@@ -30,9 +30,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-BUILD=${BUILD:-build}
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
-FLOWVIS=${FLOWVIS:-$BUILD/flowvis}
 RATE=${BENCH_RATE:-300000}
 DURATION=${BENCH_DURATION:-10}
 FLATOUT_DURATION=${BENCH_FLATOUT_DURATION:-5}

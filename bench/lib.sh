@@ -1,6 +1,14 @@
 # bench/lib.sh - process and CPU helpers shared by the benchmark scripts
-# (sourced by bench/run.sh and bench/aggregator.sh).  The caller defines
-# PIDS=() (its background processes) before using forget/stop_pid.
+# (sourced by bench/run.sh, aggregator.sh, store.sh and ui.sh).  The caller
+# sets ROOT (the repository) before sourcing it, and defines PIDS=() (its
+# background processes) before using forget/stop_pid.
+#
+# BUILD (the build directory, as for make; `make bench BUILD=dir` passes it
+# in the environment) is made absolute, and FLOWVIS defaults to the binary
+# in it.
+BUILD=${BUILD:-build}
+[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
+FLOWVIS=${FLOWVIS:-$BUILD/flowvis}
 
 say() { printf '%s\n' "$*"; }
 

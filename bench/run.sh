@@ -17,6 +17,8 @@
 #      nfacctd; records/s over TCP flat out; memory per flow at 1M flows.
 #   6. bench/store.sh: rows/s into a local clickhouse-server and into the
 #      SQLite store, and the UI query endpoints' latency over the stored rows.
+#   7. bench/ui.sh: every dashboard in headless Chromium over a store of
+#      100k flows: time to ready, longest main-thread task, heap, bytes.
 #
 # Exit status: 0 when everything ran (even with loss, which is printed as
 # LOSS), 1 when something failed to run. See bench/README.md.
@@ -32,10 +34,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-# `make bench BUILD=dir` passes BUILD in the environment.
-BUILD=${BUILD:-build}
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
-FLOWVIS=${FLOWVIS:-$BUILD/flowvis}
 BENCH_DECODE=${BENCH_DECODE:-$BUILD/bench/bench_decode}
 BENCH_AGENT_POLL=${BENCH_AGENT_POLL:-$BUILD/bench/bench_agent_poll}
 CT_ENTRIES=${BENCH_CONNTRACK_ENTRIES:-200000}
@@ -367,27 +365,30 @@ if [[ ${#ROWS[@]} -gt 0 ]]; then
     print_ratio flowvis-none nfcapd
 fi
 
+# run_part SCRIPT: one of the bench/*.sh parts, in the background so that a
+# signal to this script is handled at once (each part stops its own
+# processes when it gets SIGTERM); a part that fails to run is reported.
+run_part() {
+    local script=$1 pid status=0
+    BUILD=$BUILD FLOWVIS=$FLOWVIS "$ROOT/bench/$script" &
+    pid=$!
+    PIDS+=("$pid")
+    wait "$pid" || status=$?
+    forget "$pid"
+    [[ $status -eq 0 ]] || fail "bench/$script (status $status)"
+}
+
 say ""
 say "== 5. aggregator: 4 nodes -> flowvis aggregator on $HOST (bench/aggregator.sh)"
-# In the background, so that a signal to this script is handled at once;
-# the aggregator script stops its own processes when it gets SIGTERM.
-BUILD=$BUILD FLOWVIS=$FLOWVIS "$ROOT/bench/aggregator.sh" &
-agg_pid=$!
-PIDS+=("$agg_pid")
-agg_status=0
-wait "$agg_pid" || agg_status=$?
-forget "$agg_pid"
-[[ $agg_status -eq 0 ]] || fail "bench/aggregator.sh (status $agg_status)"
+run_part aggregator.sh
 
 say ""
 say "== 6. stores: rows/s into ClickHouse and SQLite, UI query latency (bench/store.sh)"
-BUILD=$BUILD FLOWVIS=$FLOWVIS "$ROOT/bench/store.sh" &
-store_pid=$!
-PIDS+=("$store_pid")
-store_status=0
-wait "$store_pid" || store_status=$?
-forget "$store_pid"
-[[ $store_status -eq 0 ]] || fail "bench/store.sh (status $store_status)"
+run_part store.sh
+
+say ""
+say "== 7. web UI: every dashboard in headless Chromium over 100k flows (bench/ui.sh)"
+run_part ui.sh
 
 if [[ $FAILED -ne 0 ]]; then
     say "bench: some benchmarks failed to run (see above)"

@@ -26,9 +26,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"
-BUILD=${BUILD:-build}
-[[ $BUILD == /* ]] || BUILD=$ROOT/$BUILD
-FLOWVIS=${FLOWVIS:-$BUILD/flowvis}
 BENCH_STORE=${BENCH_STORE:-$BUILD/bench/bench_store}
 ROWS_N=${BENCH_STORE_ROWS:-1000000}
 REPS=${BENCH_QUERY_REPS:-10}
