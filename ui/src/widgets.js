@@ -22,6 +22,18 @@ export const MAX_GROUPS = 50;
 
 export const flowTypeColor = (name) => FLOW_TYPE_COLORS[name];
 
+// GET /api/v1/top for a panel: records the URL as the panel's query (the
+// test hook) and answers the API's JSON.
+async function fetchTop(p, ctx, { metric, group, limit, where }) {
+  const url = ctx.url('api/v1/top', [
+    ['metric', metric],
+    ['group', group],
+    ['limit', limit],
+  ], where);
+  p.setQuery(url);
+  return ctx.fetch(url);
+}
+
 // A line chart of /series: metric by group, the `top` largest groups plus "other".
 export function seriesPanel({ id, title, info, size = 'half', height = 280, metric, group, top = 10, where = [], colorOf }) {
   return {
@@ -64,13 +76,8 @@ export function sankeyPanel({ id, title, info, size = 'half', height = 460, grou
       const n = ctx.state.topn;
       // The policy Sankey leaves out the group without any policy: ask for
       // one more (within the 50 groups a request may ask for).
-      const url = ctx.url('api/v1/top', [
-        ['metric', 'bytes'],
-        ['group', group],
-        ['limit', policy ? Math.min(n + 1, MAX_GROUPS) : n],
-      ], where);
-      p.setQuery(url);
-      const ans = await ctx.fetch(url);
+      const limit = policy ? Math.min(n + 1, MAX_GROUPS) : n;
+      const ans = await fetchTop(p, ctx, { metric: 'bytes', group, limit, where });
       const sk = topToSankey(ans, { reverse, policy, limit: n });
       if (!sk.links.length || sk.sum <= 0) return 'empty';
       const fmt = formatBytes;
@@ -102,13 +109,7 @@ export function piePanel({ id, title, info, size = 'half', height = 260, metric 
     size,
     height,
     async load(p, ctx) {
-      const url = ctx.url('api/v1/top', [
-        ['metric', metric],
-        ['group', group],
-        ['limit', limit],
-      ], where);
-      p.setQuery(url);
-      const ans = await ctx.fetch(url);
+      const ans = await fetchTop(p, ctx, { metric, group, limit, where });
       if (topEmpty(ans)) return 'empty';
       const fmt = metricFormatter(metric);
       p.setNote(`total ${fmt(ans.total)}`);
@@ -138,13 +139,7 @@ export function barPanel({ id, title, info, size = 'half', height = 300, metric 
     size,
     height,
     async load(p, ctx) {
-      const url = ctx.url('api/v1/top', [
-        ['metric', metric],
-        ['group', group],
-        ['limit', limit],
-      ], where);
-      p.setQuery(url);
-      const ans = await ctx.fetch(url);
+      const ans = await fetchTop(p, ctx, { metric, group, limit, where });
       if (topEmpty(ans)) return 'empty';
       const fmt = metricFormatter(metric);
       p.setNote(`top ${ans.groups.length} of ${fmt(ans.total)}`);
