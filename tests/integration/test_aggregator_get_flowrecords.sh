@@ -120,7 +120,10 @@ fv_assert_eq 3 "$(sed -n 2p <<<"$mt" | awk '{print $5}')" "recordmetrics table: 
 fvg_assert_nonzero "/metrics" \
     "{\"received\": $(fvg_metric flowvis_aggregator_records_received_total || echo null)}" received
 fv_assert_eq 3 "$(fvg_metric flowvis_aggregator_exporters_connected)" "/metrics: exporters connected"
-fvg_api /metrics | grep -q '^# TYPE flowvis_aggregator_records_received_total counter$' ||
+# Read the whole body first: `grep -q` in a pipe exits at the first match,
+# and under pipefail the writer's SIGPIPE would fail the check.
+metrics_body=$(fvg_api /metrics)
+grep -q '^# TYPE flowvis_aggregator_records_received_total counter$' <<<"$metrics_body" ||
     fv_fail "/metrics: no '# TYPE flowvis_aggregator_records_received_total counter'"
 fv_assert_eq 200 "$(fvg_http_code /healthz)" "/healthz status"
 fv_assert_eq 200 "$(fvg_http_code /readyz)" "/readyz status"
