@@ -47,6 +47,10 @@
 #   payments/payments-api   10.96.0.200  fd00:10:96::c8  http 8080/TCP -> 8080
 #   default/kubernetes      10.96.0.1 (IPv4 only, no selector) https 443/TCP
 #                           -> node-1's node IP :6443 (host network)
+#   shop/frontend           10.96.0.80   fd00:10:96::50  http 80/TCP -> "http" (8080),
+#                           NodePort 30080 on every node IP, externalTrafficPolicy
+#                           Local (each node DNATs to its own frontend Pods, no
+#                           SNAT: the Pod sees the external client's address)
 # A Service with several endpoints picks them round robin (numgen inc), so
 # that tests can predict which endpoint answers; no Pod calls a Service
 # that it backs (that would need hairpin masquerade, which is left out).
@@ -56,6 +60,7 @@
 #   cluster.env     shell variables FVC_* describing all of the above (see
 #                   write_env), for tests: `source "$STATE/cluster.env"`
 #   kube-proxy.nft  the ruleset loaded into every node
+#   nodeports-node-<i>.nft  node i's NodePort rules, loaded after it
 #
 # From a test: source tests/integration/lib.sh, then tests/cluster/lib.sh,
 # and call fv_cluster_up (unique prefix, torn down at exit, FVC_* set);
@@ -180,30 +185,39 @@ readonly K8S_NAMESPACES=(default kube-system shop payments monitoring)
 # Services, by "namespace/name": ClusterIPs (IPv6 empty for single-stack),
 # ports ("name:port:PROTOCOL:targetPort ..."), selector ("key=value", empty
 # for a Service with manually managed endpoints) and labels.
-readonly SERVICES=(kube-system/kube-dns shop/catalog payments/payments-api default/kubernetes)
+readonly SERVICES=(kube-system/kube-dns shop/catalog payments/payments-api default/kubernetes
+    shop/frontend)
 declare -A SVC_IP4=(
     [kube-system/kube-dns]=10.96.0.10 [shop/catalog]=10.96.0.100
     [payments/payments-api]=10.96.0.200 [default/kubernetes]=10.96.0.1
+    [shop/frontend]=10.96.0.80
 )
 declare -A SVC_IP6=(
     [kube-system/kube-dns]=fd00:10:96::a [shop/catalog]=fd00:10:96::64
     [payments/payments-api]=fd00:10:96::c8 [default/kubernetes]=""
+    [shop/frontend]=fd00:10:96::50
 )
 declare -A SVC_PORTS=(
     [kube-system/kube-dns]="dns:53:UDP:dns dns-tcp:53:TCP:dns-tcp metrics:9153:TCP:9153"
     [shop/catalog]="http:80:TCP:http"
     [payments/payments-api]="http:8080:TCP:8080"
     [default/kubernetes]="https:443:TCP:6443"
+    [shop/frontend]="http:80:TCP:http"
 )
 declare -A SVC_SELECTOR=(
     [kube-system/kube-dns]="k8s-app=kube-dns" [shop/catalog]="app=catalog"
     [payments/payments-api]="app=payments-api" [default/kubernetes]=""
+    [shop/frontend]="app=frontend"
 )
 declare -A SVC_LABELS=(
     [kube-system/kube-dns]="k8s-app=kube-dns kubernetes.io/cluster-service=true kubernetes.io/name=CoreDNS"
     [shop/catalog]="app=catalog" [payments/payments-api]="app=payments-api"
     [default/kubernetes]="component=apiserver provider=kubernetes"
+    [shop/frontend]="app=frontend"
 )
+# NodePort Services: "portname:nodePort ..." per Service (type NodePort,
+# externalTrafficPolicy Local); every other Service is a plain ClusterIP.
+declare -A SVC_NODEPORTS=([shop/frontend]="http:30080")
 
 # Filled by build_model: per Pod key "i_j" its workload, name and labels;
 # per Service its endpoints ("pod:i_j" or "node:i").
@@ -485,6 +499,43 @@ render_service_chains() {
     done
 }
 
+# render_nodeports I: node I's part of the ruleset (loaded after the shared
+# one, into the same table): its NodePorts, on its own node IPs, to its own
+# endpoints of each NodePort Service (externalTrafficPolicy Local; with no
+# local endpoint, kube-proxy drops). It reuses the shared endpoint chains.
+render_nodeports() {
+    local i=$1 svc np pname nport fam chain k ip match rules="" chains="" vmap
+    local -a eps
+    for svc in "${SERVICES[@]}"; do
+        read -r -a eps <<<"${SVC_ENDPOINTS[$svc]}"
+        for np in ${SVC_NODEPORTS[$svc]:-}; do
+            IFS=: read -r pname nport <<<"$np"
+            for fam in 4 6; do
+                chain=$(svc_chain "$svc" "$pname" "$fam")
+                chain=np-${chain#svc-}
+                vmap="" match=ip
+                [[ $fam == 6 ]] && match=ip6
+                local n=0
+                for ((k = 0; k < ${#eps[@]}; k++)); do
+                    [[ $(ep_node "${eps[k]}") == "$(node_name "$i")" ]] || continue
+                    vmap+="${vmap:+, }$n : goto ep-${chain#np-}-$k"
+                    n=$((n + 1))
+                done
+                ip=$("node_ip$fam" "$i")
+                if ((n == 0)); then
+                    rules+="        $match daddr $ip tcp dport $nport drop"$'\n'
+                    continue
+                fi
+                chains+=$(printf '    chain %s {\n        numgen inc mod %d vmap { %s }\n    }' \
+                    "$chain" "$n" "$vmap")$'\n'
+                rules+="        $match daddr $ip tcp dport $nport goto $chain"$'\n'
+            done
+        done
+    done
+    printf '# NodePorts of %s, generated by tests/cluster/cluster.sh.\n' "$(node_name "$i")"
+    printf 'table inet kube-proxy {\n%s    chain nodeports {\n%s    }\n}\n' "$chains" "$rules"
+}
+
 render_nft() {
     local svc spec fam dispatch="" chains=""
     for svc in "${SERVICES[@]}"; do
@@ -526,6 +577,10 @@ table inet kube-proxy {
     }
     chain services {
 $(grep -v '^$' <<<"$dispatch")
+        jump nodeports
+    }
+    # Filled per node (render_nodeports): its NodePorts on its node IPs.
+    chain nodeports {
     }
 $(grep -v '^$' <<<"$chains")
 }
@@ -632,24 +687,30 @@ json_pod() {
 json_service() {
     local svc=$1
     next_rv
-    jq -n "$JQ_DEFS"' ([$ip4, $ip6] | map(select(length > 0))) as $ips | {
+    jq -n "$JQ_DEFS"' ([$ip4, $ip6] | map(select(length > 0))) as $ips
+        | ($nodeports | split(" ") | map(select(length > 0) | split(":")
+                                         | {(.[0]): (.[1] | tonumber)}) | add // {}) as $np | {
         apiVersion: "v1", kind: "Service",
         metadata: {name: $name, namespace: $ns, uid: $uid, resourceVersion: $rv,
                    creationTimestamp: $ts, labels: ($labels | kv)},
         spec: ({
-            type: "ClusterIP", clusterIP: $ips[0], clusterIPs: $ips,
+            type: (if $np == {} then "ClusterIP" else "NodePort" end),
+            clusterIP: $ips[0], clusterIPs: $ips,
             ipFamilies: ($ips | map(if test(":") then "IPv6" else "IPv4" end)),
             ipFamilyPolicy: (if ($ips | length) > 1 then "RequireDualStack" else "SingleStack" end),
             internalTrafficPolicy: "Cluster", sessionAffinity: "None",
             ports: ($ports | split(" ") | map(split(":") | {
                 name: .[0], port: (.[1] | tonumber), protocol: .[2],
-                targetPort: (.[3] | if test("^[0-9]+$") then tonumber else . end)}))}
+                targetPort: (.[3] | if test("^[0-9]+$") then tonumber else . end)}
+                + (if $np[.[0]] then {nodePort: $np[.[0]]} else {} end)))}
+            + (if $np == {} then {} else {externalTrafficPolicy: "Local"} end)
             + (if $selector == "" then {} else {selector: ($selector | kv)} end)),
         status: {loadBalancer: {}}}' \
         --arg name "${svc#*/}" --arg ns "${svc%%/*}" --arg uid "$(uuid)" \
         --arg rv "$RESOURCE_VERSION" --arg ts "$NOW" --arg labels "${SVC_LABELS[$svc]}" \
         --arg ip4 "${SVC_IP4[$svc]}" --arg ip6 "${SVC_IP6[$svc]}" \
-        --arg ports "${SVC_PORTS[$svc]}" --arg selector "${SVC_SELECTOR[$svc]}"
+        --arg ports "${SVC_PORTS[$svc]}" --arg selector "${SVC_SELECTOR[$svc]}" \
+        --arg nodeports "${SVC_NODEPORTS[$svc]:-}"
 }
 
 # write_inventory FILE: the List, in kubectl's order (pods, services, nodes,
@@ -718,7 +779,7 @@ write_env_pods() {
 }
 
 write_env_services() {
-    local svc v spec pname port proto target ep names="" ip4s ip6s nss nodes pods
+    local svc v spec pname port proto target ep np names="" ip4s ip6s nss nodes pods
     env_line FVC_SERVICES "${SERVICES[*]}"
     for svc in "${SERVICES[@]}"; do
         v=FVC_SVC_$(upper_key "${svc#*/}")
@@ -731,6 +792,7 @@ write_env_services() {
         echo "# $svc"
         env_line "${v}_NAME" "${svc#*/}"
         env_line "${v}_NAMESPACE" "${svc%%/*}"
+        env_line "${v}_TYPE" "$([[ -n ${SVC_NODEPORTS[$svc]:-} ]] && echo NodePort || echo ClusterIP)"
         env_line "${v}_IP4" "${SVC_IP4[$svc]}"
         env_line "${v}_IP6" "${SVC_IP6[$svc]}"
         env_line "${v}_ENDPOINT_IP4S" "${ip4s# }"
@@ -745,6 +807,11 @@ write_env_services() {
             env_line "${v}_$(upper_key "$pname")_PROTO" "${proto,,}"
             env_line "${v}_$(upper_key "$pname")_TARGET_PORT" \
                 "$(ep_target_port "${SVC_ENDPOINTS[$svc]%% *}" "$target")"
+            for np in ${SVC_NODEPORTS[$svc]:-}; do
+                if [[ ${np%%:*} == "$pname" ]]; then
+                    env_line "${v}_$(upper_key "$pname")_NODE_PORT" "${np#*:}"
+                fi
+            done
         done
         env_line "${v}_PORT_NAMES" "${names# }"
     done
@@ -846,6 +913,7 @@ teardown() {
     for f in inventory.json cluster.env kube-proxy.nft; do
         rm -f "$STATE/$f" "$STATE/$f.tmp"
     done
+    rm -f "$STATE"/nodeports-node-*.nft
     rmdir "$STATE" 2>/dev/null || true
     mapfile -t names < <(cluster_netns)
     [[ ${#names[@]} -eq 0 ]] || die "could not delete namespaces: ${names[*]}"
@@ -887,6 +955,8 @@ cmd_up() {
     render_nft >"$nft_file"
     for ((i = 1; i <= NODES; i++)); do
         ip netns exec "$(node_netns "$i")" nft -f "$nft_file"
+        render_nodeports "$i" >"$STATE/nodeports-node-$i.nft"
+        ip netns exec "$(node_netns "$i")" nft -f "$STATE/nodeports-node-$i.nft"
     done
     write_inventory "$STATE/inventory.json"
     write_env "$STATE/cluster.env"

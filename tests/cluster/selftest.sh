@@ -97,7 +97,7 @@ done
 
 inv=$FVC_INVENTORY
 check "inventory: a List of Pods, Services, Nodes, Namespaces" \
-    "List Namespace=5 Node=$FVC_NODES Pod=$((FVC_NODES * FVC_PODS_PER_NODE)) Service=4" \
+    "List Namespace=5 Node=$FVC_NODES Pod=$((FVC_NODES * FVC_PODS_PER_NODE)) Service=5" \
     "$(jq -r '[.kind] + (.items | group_by(.kind) | map("\(.[0].kind)=\(length)")) | join(" ")' "$inv")"
 check "inventory: every Pod Running, dual-stack, on a node" 0 \
     "$(jq '[.items[] | select(.kind == "Pod") | select(.status.phase != "Running"
@@ -117,6 +117,9 @@ for ((i = 1; i <= FVC_NODES; i++)); do
     v=FVC_POD_${i}_2
     ns_var=${v}_NETNS name_var=${v}_NAME
     serve "catalog-$i" "${!ns_var}" tcp 8080 "${!name_var}"
+    v=FVC_POD_${i}_1
+    ns_var=${v}_NETNS name_var=${v}_NAME
+    serve "frontend-$i" "${!ns_var}" tcp 8080 "${!name_var}"
     if ((i > 1)); then
         v=FVC_POD_${i}_3
         ns_var=${v}_NETNS name_var=${v}_NAME
@@ -146,6 +149,11 @@ for fam in 4 6; do
     node_ip=FVC_NODE_1_IP$fam ext_ip=FVC_EXTERNAL_IP$fam
     check_call "pod->external, masqueraded to the node IP (IPv$fam)" "$FVC_POD_1_1_NETNS" tcp \
         "${!ext_ip}" 80 "external ${!node_ip}"
+    # externalTrafficPolicy Local: node 2's own frontend answers, and sees
+    # the external client's address (no SNAT).
+    node_ip=FVC_NODE_2_IP$fam
+    check_call "external->NodePort, local endpoint, no SNAT (IPv$fam)" "$FVC_EXTERNAL_NETNS" tcp \
+        "${!node_ip}" "$FVC_SVC_FRONTEND_HTTP_NODE_PORT" "$FVC_POD_2_1_NAME ${!ext_ip}"
 done
 check_call "pod->ClusterIP with a host-network endpoint (default/kubernetes)" \
     "$FVC_POD_2_1_NETNS" tcp "$FVC_SVC_KUBERNETES_IP4" 443 "apiserver $FVC_POD_2_1_IP4"
