@@ -5,7 +5,8 @@
 #
 # Runs every tests/integration/test_*.sh, or only the named ones (given as
 # "test_x", "test_x.sh" or a path), one after the other, each under a
-# timeout (FV_TEST_TIMEOUT seconds, default 90). Prints PASS, FAIL or
+# timeout (FV_TEST_TIMEOUT seconds, default 90; a test with a line
+# "# fv-timeout: SECONDS" gets that much if it is more). Prints PASS, FAIL or
 # SKIP (reason) per test, the output of each failed test (of every test
 # with -v), and ends with the line "N passed, N failed[, N skipped]".
 # Exits 1 if any test failed, 0 otherwise.
@@ -47,8 +48,11 @@ for t in "${tests[@]}"; do
     name=$(basename "$t" .sh)
     start=$SECONDS
     rc=0
+    # A test that needs longer says so in a line "# fv-timeout: SECONDS".
+    t_timeout=$(sed -n 's/^# fv-timeout: \([0-9][0-9]*\)$/\1/p' "$t" | head -n 1)
+    [[ -n $t_timeout && $t_timeout -gt $timeout_s ]] || t_timeout=$timeout_s
     # -k: a test that ignores SIGTERM is killed 10 s later.
-    timeout -k 10 "$timeout_s" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
+    timeout -k 10 "$t_timeout" bash "$t" >"$log" 2>&1 </dev/null || rc=$?
     took=$((SECONDS - start))
     case $rc in
     0)
@@ -62,7 +66,7 @@ for t in "${tests[@]}"; do
         ;;
     124 | 137)
         echo "FAIL $name"
-        echo "    timed out after ${timeout_s}s"
+        echo "    timed out after ${t_timeout}s"
         failed=$((failed + 1))
         ;;
     *)
