@@ -4,7 +4,8 @@
 #   make test       install missing test tools, build, run unit + integration tests
 #   make check      everything CI runs: test, ASan+UBSan unit tests, fuzz replay, format
 #   make bench      benchmarks (figures, not pass/fail)
-#   make demo       the live demo
+#   make demo       the live demo: a 3-node cluster in network namespaces, agents,
+#                   aggregator, web UI (scripts/demo.sh: DEMO_SECONDS, DEMO_MODE, ...)
 
 CC       ?= cc
 BUILD    ?= build

@@ -2,7 +2,7 @@
 # Install the Debian packages that a flowvis task needs, and only those that
 # are missing.
 #
-#   scripts/deps.sh GROUP...     groups: build dev test bench (or: all)
+#   scripts/deps.sh GROUP...     groups: build dev test bench demo clickhouse (or: all)
 #
 # Prints one line per group ("deps: test: all present" or "deps: test:
 # installing X Y"). Runs `apt-get update` at most once, and only when
@@ -24,6 +24,10 @@ group_packages() {
     test) echo "chromium clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
         "iperf3 nfdump softflowd sqlite3 tcpdump tshark ulogd2" ;;
     bench) echo "chromium clickhouse-server iperf3 nfdump pmacct procps sqlite3 valgrind" ;;
+    # make demo: the namespace cluster (tests/cluster/cluster.sh) and its
+    # workloads; DEMO_CLICKHOUSE=1 adds the clickhouse group.
+    demo) echo "conntrack curl iproute2 jq kmod nftables python3" ;;
+    clickhouse) echo "clickhouse-server" ;;
     *) return 1 ;;
     esac
 }
@@ -47,7 +51,7 @@ missing_commands() {
 }
 
 usage() {
-    echo "usage: scripts/deps.sh GROUP...   (groups: build dev test bench all)" >&2
+    echo "usage: scripts/deps.sh GROUP...   (groups: build dev test bench demo clickhouse all)" >&2
     exit 2
 }
 
@@ -64,7 +68,7 @@ missing_packages() {
 groups=()
 for arg in "$@"; do
     if [[ $arg == all ]]; then
-        groups+=(build dev test bench)
+        groups+=(build dev test bench demo)
     elif group_packages "$arg" >/dev/null; then
         groups+=("$arg")
     else
