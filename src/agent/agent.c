@@ -4,6 +4,7 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +40,10 @@ static struct fv_metric m_exported =
     FV_COUNTER("flowvis_agent_records_exported_total", "Flow records sent to the collector.");
 static struct fv_metric m_dropped =
     FV_COUNTER("flowvis_agent_records_dropped_total",
-               "Flow records lost: connections not tracked at maxConnections, records too large.");
+               "Flow records lost because they are larger than an IPFIX message.");
+static struct fv_metric m_untracked =
+    FV_GAUGE("flowvis_agent_untracked_connections",
+             "Connections of the last poll not tracked (so not exported): maxConnections reached.");
 static struct fv_metric m_queue_full =
     FV_COUNTER("flowvis_agent_export_queue_full_total",
                "Times a record met a full export queue; it stays in the store and is retried.");
@@ -47,6 +51,9 @@ static struct fv_metric m_queue =
     FV_GAUGE("flowvis_agent_export_queue_records", "Records waiting in the export queue.");
 static struct fv_metric m_connected =
     FV_GAUGE("flowvis_agent_collector_connected", "1 while connected to the flow collector.");
+static struct fv_metric m_connect_failures =
+    FV_COUNTER("flowvis_agent_collector_connect_failures_total",
+               "Failed attempts to connect to the flow collector (TCP, TLS handshake).");
 static struct fv_metric m_poll_us =
     FV_GAUGE("flowvis_agent_poll_duration_microseconds", "Wall time of the last conntrack poll.");
 static struct fv_metric m_polls =
@@ -73,8 +80,15 @@ struct agent {
     size_t nzones;
     bool k8s_mode; /* Pod CIDRs known: export only Pod traffic */
     uint64_t dump_entries;
+    uint64_t too_large; /* records larger than a message: lost */
     bool was_connected;
+    uint64_t connect_failures; /* as last logged */
+    uint64_t connect_warned_ms;
 };
+
+/* While the collector cannot be reached, say so at once and then every so
+ * often; the sender retries with backoff and keeps the records queued. */
+#define CONNECT_WARN_EVERY_MS 30000
 
 uint32_t fv_agent_domain_id(const char *node_name)
 {
@@ -231,7 +245,7 @@ static int emit(void *ctx, const struct fv_conn_report *r)
         return -1; /* the store keeps it and retries */
     }
     if (rc < 0)
-        fv_metric_add(&m_dropped, 1);
+        a->too_large++;
     return 0;
 }
 
@@ -287,9 +301,12 @@ static void do_poll(struct agent *a)
     uint64_t t0 = fv_clock_mono_ns();
     int rc;
 
+    struct fv_agent_store_stats before, after;
+
     reload_inventory(a);
     a->dump_entries = 0;
     fv_agent_store_begin_sweep(a->store);
+    fv_agent_store_stats(a->store, &before);
     rc = fv_ct_dump(a->ct, on_dump_entry, a);
     if (rc < 0) {
         /* An incomplete dump must not make connections look gone. */
@@ -298,6 +315,10 @@ static void do_poll(struct agent *a)
     }
     /* Events queued during the dump first: a DESTROY among them carries the
      * exact final counters, better than the sweep's last-seen ones. */
+    /* A dump sees every connection once: those it could not track are
+     * the ones maxConnections keeps out now. */
+    fv_agent_store_stats(a->store, &after);
+    fv_metric_set(&m_untracked, after.untracked_full - before.untracked_full);
     read_events(a);
     fv_agent_store_end_sweep(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
     fv_metric_set(&m_poll_us, (fv_clock_mono_ns() - t0) / 1000);
@@ -313,6 +334,8 @@ static void update_gauges(struct agent *a)
     fv_agent_store_stats(a->store, &st);
     fv_sender_stats(a->sender, &ss);
     fv_metric_set(&m_tracked, st.tracked);
+    fv_metric_set(&m_dropped, a->too_large);
+    fv_metric_set(&m_connect_failures, ss.connect_failures);
     fv_metric_set(&m_queue, ss.queued);
     fv_metric_set(&m_exported, ss.sent);
     fv_metric_set(&m_reconnects, ss.reconnects);
@@ -321,6 +344,18 @@ static void update_gauges(struct agent *a)
         FV_LOG_INFO("collector %s address=%s", ss.connected ? "connected" : "disconnected",
                     a->cfg->collector);
     a->was_connected = ss.connected;
+    if (!ss.connected && ss.connect_failures > a->connect_failures) {
+        uint64_t now = fv_clock_mono_ms();
+        if (a->connect_warned_ms == 0 || now - a->connect_warned_ms >= CONNECT_WARN_EVERY_MS) {
+            FV_LOG_WARN("cannot connect to the collector address=%s failures=%" PRIu64
+                        " queued=%" PRIu64 " (retrying with backoff; records are kept)",
+                        a->cfg->collector, ss.connect_failures, ss.queued);
+            a->connect_warned_ms = now;
+            a->connect_failures = ss.connect_failures;
+        }
+    }
+    if (ss.connected)
+        a->connect_warned_ms = 0;
 }
 
 static int setup_filters(struct agent *a)
@@ -341,9 +376,10 @@ static int setup_filters(struct agent *a)
 
 static int setup(struct agent *a, struct fv_sender_cfg *scfg)
 {
-    struct fv_metric *all[] = {&m_ct_total, &m_tracked, &m_denied,     &m_ct_max, &m_reconnects,
-                               &m_exported, &m_dropped, &m_queue_full, &m_queue,  &m_connected,
-                               &m_poll_us,  &m_polls,   &m_overruns,   &m_events};
+    struct fv_metric *all[] = {&m_ct_total,   &m_tracked,   &m_denied,           &m_ct_max,
+                               &m_reconnects, &m_exported,  &m_dropped,          &m_queue_full,
+                               &m_queue,      &m_connected, &m_connect_failures, &m_untracked,
+                               &m_poll_us,    &m_polls,     &m_overruns,         &m_events};
     struct fv_agent_store_cfg stcfg = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms,
                                        a->cfg->max_conns};
     long long ctmax;

@@ -242,7 +242,10 @@ int fv_http_server_start(const struct fv_http_server_cfg *cfg, struct fv_http_se
     socklen_t len;
     struct fv_addr a;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    unsigned threads = cfg->threads > 1 ? cfg->threads : 1;
+    unsigned threads = cfg->threads;
+    /* The pool size goes last: without a pool the option list ends there
+     * (libmicrohttpd warns on stderr at a pool size of 0 or 1). */
+    enum MHD_OPTION pool = threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END;
     const union MHD_DaemonInfo *info;
     int rc;
 
@@ -279,18 +282,16 @@ int fv_http_server_start(const struct fv_http_server_cfg *cfg, struct fv_http_se
             return -FV_ETLS;
         }
         flags |= MHD_USE_TLS;
-        srv->daemon =
-            MHD_start_daemon(flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
-                             (struct sockaddr *)&ss, MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem,
-                             MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem, MHD_OPTION_CONNECTION_LIMIT,
-                             64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_THREAD_POOL_SIZE,
-                             threads, MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, MHD_OPTION_END);
+        srv->daemon = MHD_start_daemon(
+            flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_HTTPS_MEM_CERT, srv->cert_pem, MHD_OPTION_HTTPS_MEM_KEY, srv->key_pem,
+            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+            MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, pool, threads, MHD_OPTION_END);
     } else {
-        srv->daemon =
-            MHD_start_daemon(flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR,
-                             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT, 64u,
-                             MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_THREAD_POOL_SIZE,
-                             threads, MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, MHD_OPTION_END);
+        srv->daemon = MHD_start_daemon(
+            flags, a.port, NULL, NULL, handle, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
+            MHD_OPTION_URI_LOG_CALLBACK, raw_uri, NULL, pool, threads, MHD_OPTION_END);
     }
     if (srv->daemon == NULL) {
         snprintf(last_error, sizeof(last_error), "cannot listen on %s (in use, or bad TLS files)",
