@@ -19,6 +19,9 @@
 #      SQLite store, and the UI query endpoints' latency over the stored rows.
 #   7. bench/ui.sh: every dashboard in headless Chromium over a store of
 #      100k flows: time to ready, longest main-thread task, heap, bytes.
+#   8. bench/demo.sh: `make demo`'s namespace cluster: set-up time, time
+#      until each flowType is stored, CPU and memory of agents, aggregator
+#      and workloads, teardown time.
 #
 # Exit status: 0 when everything ran (even with loss, which is printed as
 # LOSS), 1 when something failed to run. See bench/README.md.
@@ -389,6 +392,10 @@ run_part store.sh
 say ""
 say "== 7. web UI: every dashboard in headless Chromium over 100k flows (bench/ui.sh)"
 run_part ui.sh
+
+say ""
+say "== 8. make demo: set-up, time to data, CPU and memory (bench/demo.sh)"
+run_part demo.sh
 
 if [[ $FAILED -ne 0 ]]; then
     say "bench: some benchmarks failed to run (see above)"
