@@ -10,7 +10,7 @@
 #
 # cluster    (root, network namespaces, nftables, br_netfilter) a 3-node
 #            mini-cluster of network namespaces (tests/cluster/cluster.sh:
-#            12 Pods, ClusterIP and NodePort Services, an external host),
+#            15 Pods, ClusterIP and NodePort Services, an external host),
 #            one `flowvis agent` per node reading that node's conntrack,
 #            the aggregator in this host's namespace, and the application
 #            traffic of scripts/demo-workloads.py. The host reaches the
