@@ -140,25 +140,31 @@ stop() {
     unset "PID[$name]"
 }
 
+# ours PID: PID still runs one of the commands this script starts (a PID
+# from an old pids.txt may have been reused by anything since).
+ours() {
+    grep -qa 'flowvis\|demo-workloads\|clickhouse' "/proc/$1/cmdline" 2>/dev/null
+}
+
 # stale_cleanup: stop the processes of a previous run that was killed
-# before its own cleanup (only PIDs that still run one of our commands).
+# before its own cleanup: TERM, then KILL what still runs after 3 s.
 stale_cleanup() {
-    local name pid cmd
+    local name pid i k pending=()
     [[ -f $out/pids.txt ]] || return 0
     while read -r name pid; do
-        cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
-        if [[ $cmd == *flowvis* || $cmd == *demo-workloads* || $cmd == *clickhouse* ]]; then
+        if ours "$pid"; then
             say "stopping $name (pid $pid) left by an earlier run"
             kill -TERM "$pid" 2>/dev/null || true
+            pending+=("$pid")
         fi
     done <"$out/pids.txt"
-    sleep 1
-    while read -r name pid; do
-        if kill -0 "$pid" 2>/dev/null && grep -qa "flowvis\|demo-workloads\|clickhouse" \
-            "/proc/$pid/cmdline" 2>/dev/null; then
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-    done <"$out/pids.txt"
+    for ((i = 0; i < 30 && ${#pending[@]} > 0; i++)); do
+        sleep 0.1
+        for k in "${!pending[@]}"; do
+            ours "${pending[k]}" || unset "pending[k]"
+        done
+    done
+    for pid in "${pending[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
     rm -f "$out/pids.txt"
 }
 
@@ -413,14 +419,16 @@ run_simulated() {
 # ---------------------------------------------------------------------------
 
 cleanup() {
-    local rc=$? name left=""
+    local rc=$? name i left=""
     trap - EXIT INT TERM
     echo
     say "stopping"
     # Traffic first, then the agents (their last records still reach the
     # aggregator), then the aggregator (it writes what it holds), then the
     # store.
-    for name in workloads generate agent1 agent2 agent3 agg clickhouse; do
+    local order=(workloads generate)
+    for ((i = 1; i <= NODES; i++)); do order+=("agent$i"); done
+    for name in "${order[@]}" agg clickhouse; do
         stop "$name" 20
     done
     if [[ $mode == cluster ]]; then
