@@ -84,8 +84,10 @@ static const struct fv_cfg_opt agent_opts[] = {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: flowvis agent --config FILE [options]\n\n"
-                 "Reads this Node's conntrack table and exports every Pod connection as IPFIX\n"
-                 "flow records with Kubernetes identity.  Needs CAP_NET_ADMIN.\n\n"
+                 "Reads this Node's conntrack table and exports its connections as IPFIX flow\n"
+                 "records: with an inventory or Pod CIDRs, every connection of a Pod, with\n"
+                 "Kubernetes identity; without them (host mode), every connection but\n"
+                 "loopback.  Needs CAP_NET_ADMIN.\n\n"
                  "options:\n"
                  "  -c, --config FILE               agent configuration (YAML)\n"
                  "      --check                     validate the configuration and exit\n"
