@@ -14,7 +14,7 @@ SAN      ?=
 CFLAGS   ?= $(OPT) -g
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wmissing-prototypes -Werror
 CPPFLAGS := -std=c11 -D_GNU_SOURCE -Isrc -MMD -MP
-LDLIBS   := -levent -levent_openssl -lssl -lcrypto -lyaml -ljansson -lnetfilter_conntrack -lmnl \
+LDLIBS   := -levent -levent_openssl -lssl -lcrypto -lyaml -ljansson -lnetfilter_conntrack -lnetfilter_log -lmnl \
             -lmicrohttpd -lcurl -lsqlite3 -lz -lpthread
 ifneq ($(SAN),)
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

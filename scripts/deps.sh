@@ -14,7 +14,7 @@ set -euo pipefail
 group_packages() {
     case "$1" in
     build) echo "gcc libcurl4-openssl-dev libevent-dev libjansson-dev libmicrohttpd-dev" \
-        "libmnl-dev libnetfilter-conntrack-dev libsqlite3-dev libssl-dev libyaml-dev make pkg-config" \
+        "libmnl-dev libnetfilter-conntrack-dev libnetfilter-log-dev libsqlite3-dev libssl-dev libyaml-dev make pkg-config" \
         "zlib1g-dev" ;;
     # libclang-rt-14-dev carries the libFuzzer and sanitizer runtimes.
     dev) echo "clang clang-format libclang-rt-14-dev" ;;
@@ -38,6 +38,9 @@ group_packages() {
 group_commands() {
     case "$1" in
     build) echo "node=nodejs npm=npm" ;;
+    # The deployment tests render deploy/kubernetes with kubectl's built-in
+    # kustomize and dry-run it; any kubectl will do.
+    test) echo "kubectl=kubernetes-client" ;;
     *) ;;
     esac
 }
