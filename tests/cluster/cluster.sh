@@ -2,6 +2,7 @@
 # cluster.sh - a real mini Kubernetes cluster made of network namespaces.
 #
 #   tests/cluster/cluster.sh up [--nodes N] [--pods-per-node M] [--prefix P] [--state DIR]
+#                               [--policies]
 #   tests/cluster/cluster.sh down [--prefix P] [--state DIR]
 #   tests/cluster/cluster.sh status [--prefix P] [--state DIR]
 #
@@ -55,12 +56,31 @@
 # that tests can predict which endpoint answers; no Pod calls a Service
 # that it backs (that would need hairpin masquerade, which is left out).
 #
+# NetworkPolicies (--policies): four policies in the inventory, enforced by
+# nftables in every node the way a policy-enforcing CNI does, at the source
+# Pod's node for egress and at the destination Pod's node for ingress; what
+# they refuse is logged to NFLOG (group 100 for drops, 101 for rejects) and
+# dropped or rejected. They admit every workload of make demo:
+#   shop/catalog-ingress        app=catalog: ingress-0 from app=frontend to
+#                               port "http"; ingress-1 from namespaces with
+#                               team=observability to 9090/TCP
+#   payments/payments-api-ingress  app=payments-api (policyTypes implied):
+#                               ingress-0 from namespaces team=storefront
+#                               and app In (frontend, cart), 8080
+#   monitoring/prometheus-ingress  app=prometheus: ingress-0 from
+#                               app=grafana to port "web"
+#   monitoring/grafana-egress   app=grafana, Egress: egress-0 to
+#                               app=prometheus port "web"; egress-1 to
+#                               k8s-app=kube-dns in any namespace, 53 UDP
+#                               and TCP; anything else is rejected
+#
 # Files in the state directory (default ${TMPDIR:-/tmp}/flowvis-cluster-P):
 #   inventory.json  the Kubernetes List (Pods, Services, Nodes, Namespaces)
 #   cluster.env     shell variables FVC_* describing all of the above (see
 #                   write_env), for tests: `source "$STATE/cluster.env"`
 #   kube-proxy.nft  the ruleset loaded into every node
 #   nodeports-node-<i>.nft  node i's NodePort rules, loaded after it
+#   netpol-node-<i>.nft     node i's NetworkPolicy rules (--policies)
 #
 # From a test: source tests/integration/lib.sh, then tests/cluster/lib.sh,
 # and call fv_cluster_up (unique prefix, torn down at exit, FVC_* set);
@@ -82,7 +102,7 @@ readonly EXTERNAL_IP4=198.51.100.10 EXTERNAL_IP6=2001:db8:100::10
 readonly EXTERNAL_GW4=198.51.100.1 EXTERNAL_GW6=2001:db8:100::1
 
 usage() {
-    sed -n '4,6s/^#   //p' "$0" >&2
+    sed -n '4,7s/^#   //p' "$0" >&2
     exit 2
 }
 
@@ -588,6 +608,147 @@ EOF
 }
 
 # ---------------------------------------------------------------------------
+# NetworkPolicies (--policies): the objects, and nftables rules in every
+# node that enforce them and log what they refuse to NFLOG.
+# ---------------------------------------------------------------------------
+
+readonly NP_DROP_GROUP=100 NP_REJECT_GROUP=101
+readonly POLICY_NAMES=(shop/catalog-ingress payments/payments-api-ingress
+    monitoring/prometheus-ingress monitoring/grafana-egress)
+
+# policy_spec NS/NAME: the policy's spec, as JSON.
+policy_spec() {
+    case $1 in
+    shop/catalog-ingress) cat <<'EOF' ;;
+{"podSelector": {"matchLabels": {"app": "catalog"}}, "policyTypes": ["Ingress"],
+ "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "frontend"}}}],
+              "ports": [{"protocol": "TCP", "port": "http"}]},
+             {"from": [{"namespaceSelector": {"matchLabels": {"team": "observability"}}}],
+              "ports": [{"protocol": "TCP", "port": 9090}]}]}
+EOF
+    payments/payments-api-ingress) cat <<'EOF' ;;
+{"podSelector": {"matchLabels": {"app": "payments-api"}},
+ "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"team": "storefront"}},
+                        "podSelector": {"matchExpressions": [
+                            {"key": "app", "operator": "In", "values": ["frontend", "cart"]}]}}],
+              "ports": [{"port": 8080}]}]}
+EOF
+    monitoring/prometheus-ingress) cat <<'EOF' ;;
+{"podSelector": {"matchLabels": {"app": "prometheus"}}, "policyTypes": ["Ingress"],
+ "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": "grafana"}}}],
+              "ports": [{"port": "web"}]}]}
+EOF
+    monitoring/grafana-egress) cat <<'EOF' ;;
+{"podSelector": {"matchLabels": {"app": "grafana"}}, "policyTypes": ["Egress"],
+ "egress": [{"to": [{"podSelector": {"matchLabels": {"app": "prometheus"}}}],
+             "ports": [{"protocol": "TCP", "port": "web"}]},
+            {"to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+             "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]}]}
+EOF
+    *) die "no policy $1" ;;
+    esac
+}
+
+json_policy() {
+    local np=$1
+    next_rv
+    jq -n --argjson spec "$(policy_spec "$np")" '{
+        apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy",
+        metadata: {name: $name, namespace: $ns, uid: $uid, resourceVersion: $rv,
+                   generation: 1, creationTimestamp: $ts},
+        spec: $spec}' \
+        --arg name "${np#*/}" --arg ns "${np%%/*}" --arg uid "$(uuid)" \
+        --arg rv "$RESOURCE_VERSION" --arg ts "$NOW"
+}
+
+# pod_set FAM NODE APP...: "{ ip, ip }" of the Pods of these apps (on node
+# NODE, or anywhere when NODE is 0); empty when there are none.
+pod_set() {
+    local fam=$1 node=$2 key ips=""
+    shift 2
+    for key in "${POD_KEYS[@]}"; do
+        ((node == 0 || ${key%_*} == node)) || continue
+        [[ " $* " == *" ${POD_APP[$key]} "* ]] || continue
+        ips+="${ips:+, }$("pod_ip$fam" "${key%_*}" "${key#*_}")"
+    done
+    [[ -n $ips ]] && echo "{ $ips }"
+    return 0
+}
+
+# np_rule FAM DIR SET MATCH: one rule "ip saddr|daddr SET MATCH", or
+# nothing when the set is empty.
+np_rule() {
+    local match=ip
+    [[ $1 == 6 ]] && match=ip6
+    [[ -n $3 ]] && echo "        $match $2 $3 $4"
+    return 0
+}
+
+# apps_in NS: the workloads of a namespace.
+apps_in() {
+    local app out=""
+    for app in "${!APP_NS[@]}"; do
+        [[ ${APP_NS[$app]} == "$1" ]] && out+=" $app"
+    done
+    echo "$out"
+}
+
+# render_netpol I: node I's policy rules, added to the shared table. Allowed
+# packets "return" from a policy chain, so that a Pod-to-Pod packet inside
+# one node meets both the egress and the ingress checks; refused ones are
+# logged to NFLOG with the policy in the prefix and dropped or rejected.
+render_netpol() {
+    local i=$1 fam dispatch_in="" dispatch_eg="" catalog="" payments="" prom="" graf=""
+    local -a monitoring
+    read -r -a monitoring <<<"$(apps_in monitoring)"
+    for fam in 4 6; do
+        dispatch_in+=$(np_rule "$fam" daddr "$(pod_set "$fam" "$i" catalog)" "jump np-shop-catalog-ingress")$'\n'
+        dispatch_in+=$(np_rule "$fam" daddr "$(pod_set "$fam" "$i" payments-api)" "jump np-payments-payments-api-ingress")$'\n'
+        dispatch_in+=$(np_rule "$fam" daddr "$(pod_set "$fam" "$i" prometheus)" "jump np-monitoring-prometheus-ingress")$'\n'
+        dispatch_eg+=$(np_rule "$fam" saddr "$(pod_set "$fam" "$i" grafana)" "jump np-monitoring-grafana-egress")$'\n'
+        catalog+=$(np_rule "$fam" saddr "$(pod_set "$fam" 0 frontend)" "tcp dport 8080 return")$'\n'
+        catalog+=$(np_rule "$fam" saddr "$(pod_set "$fam" 0 "${monitoring[@]}")" "tcp dport 9090 return")$'\n'
+        payments+=$(np_rule "$fam" saddr "$(pod_set "$fam" 0 frontend cart)" "tcp dport 8080 return")$'\n'
+        prom+=$(np_rule "$fam" saddr "$(pod_set "$fam" 0 grafana)" "tcp dport 9090 return")$'\n'
+        graf+=$(np_rule "$fam" daddr "$(pod_set "$fam" 0 prometheus)" "tcp dport 9090 return")$'\n'
+        graf+=$(np_rule "$fam" daddr "$(pod_set "$fam" 0 coredns)" "meta l4proto { tcp, udp } th dport 53 return")$'\n'
+    done
+    local drop="group $NP_DROP_GROUP drop" reject="group $NP_REJECT_GROUP reject"
+    cat <<EOF
+# NetworkPolicies of $(node_name "$i"), generated by tests/cluster/cluster.sh.
+table inet kube-proxy {
+    chain filter-forward {
+        ct state established,related accept
+        jump netpol-egress
+        jump netpol-ingress
+    }
+    chain netpol-egress {
+$(grep -v '^$' <<<"$dispatch_eg")
+    }
+    chain netpol-ingress {
+$(grep -v '^$' <<<"$dispatch_in")
+    }
+    chain np-shop-catalog-ingress {
+$(grep -v '^$' <<<"$catalog")
+        log prefix "shop/catalog-ingress" $drop
+    }
+    chain np-payments-payments-api-ingress {
+$(grep -v '^$' <<<"$payments")
+        log prefix "payments/payments-api-ingress" $drop
+    }
+    chain np-monitoring-prometheus-ingress {
+$(grep -v '^$' <<<"$prom")
+        log prefix "monitoring/prometheus-ingress" $drop
+    }
+    chain np-monitoring-grafana-egress {
+$(grep -v '^$' <<<"$graf")
+        log prefix "monitoring/grafana-egress" $reject
+    }
+}
+EOF
+}
+
+# ---------------------------------------------------------------------------
 # Inventory: the Kubernetes objects, as kubectl prints them. One jq call per
 # object; keys sorted and 4-space indent like `kubectl get ... -o json`
 # (which prints a mixed List as unstructured objects, i.e. sorted keys).
@@ -714,15 +875,18 @@ json_service() {
 }
 
 # write_inventory FILE: the List, in kubectl's order (pods, services, nodes,
-# namespaces).
+# namespaces, networkpolicies).
 write_inventory() {
-    local key svc i ns
+    local key svc i ns np
     NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
     {
         for key in "${POD_KEYS[@]}"; do json_pod "$key"; done
         for svc in "${SERVICES[@]}"; do json_service "$svc"; done
         for ((i = 1; i <= NODES; i++)); do json_node "$i"; done
         for ns in "${K8S_NAMESPACES[@]}"; do json_namespace "$ns"; done
+        if ((POLICIES)); then
+            for np in "${POLICY_NAMES[@]}"; do json_policy "$np"; done
+        fi
     } | jq -s -S --indent 4 '{apiVersion: "v1", kind: "List", items: .,
                               metadata: {resourceVersion: ""}}' >"$1.tmp"
     mv "$1.tmp" "$1"
@@ -832,6 +996,12 @@ write_env() {
         env_line FVC_EXTERNAL_NETNS "$(external_netns)"
         env_line FVC_EXTERNAL_IP4 "$EXTERNAL_IP4"
         env_line FVC_EXTERNAL_IP6 "$EXTERNAL_IP6"
+        env_line FVC_POLICIES "$POLICIES"
+        if ((POLICIES)); then
+            env_line FVC_POLICY_NAMES "${POLICY_NAMES[*]}"
+            env_line FVC_NFLOG_DROP_GROUP "$NP_DROP_GROUP"
+            env_line FVC_NFLOG_REJECT_GROUP "$NP_REJECT_GROUP"
+        fi
         write_env_nodes
         write_env_pods
         write_env_services
@@ -856,6 +1026,9 @@ print_summary() {
             "${SVC_IP6[$svc]:--}" "${SVC_PORTS[$svc]}" "${SVC_ENDPOINTS[$svc]}"
     done
     echo "  external $(external_netns) $EXTERNAL_IP4 $EXTERNAL_IP6"
+    if ((POLICIES)); then
+        echo "  policies ${POLICY_NAMES[*]} (NFLOG groups $NP_DROP_GROUP drop, $NP_REJECT_GROUP reject)"
+    fi
 }
 
 # ---------------------------------------------------------------------------
@@ -913,7 +1086,7 @@ teardown() {
     for f in inventory.json cluster.env kube-proxy.nft; do
         rm -f "$STATE/$f" "$STATE/$f.tmp"
     done
-    rm -f "$STATE"/nodeports-node-*.nft
+    rm -f "$STATE"/nodeports-node-*.nft "$STATE"/netpol-node-*.nft
     rmdir "$STATE" 2>/dev/null || true
     mapfile -t names < <(cluster_netns)
     [[ ${#names[@]} -eq 0 ]] || die "could not delete namespaces: ${names[*]}"
@@ -957,6 +1130,10 @@ cmd_up() {
         ip netns exec "$(node_netns "$i")" nft -f "$nft_file"
         render_nodeports "$i" >"$STATE/nodeports-node-$i.nft"
         ip netns exec "$(node_netns "$i")" nft -f "$STATE/nodeports-node-$i.nft"
+        if ((POLICIES)); then
+            render_netpol "$i" >"$STATE/netpol-node-$i.nft"
+            ip netns exec "$(node_netns "$i")" nft -f "$STATE/netpol-node-$i.nft"
+        fi
     done
     write_inventory "$STATE/inventory.json"
     write_env "$STATE/cluster.env"
@@ -991,13 +1168,14 @@ cmd_status() {
 }
 
 parse_args() {
-    NODES=3 PODS_PER_NODE=4 PREFIX=fvk- STATE=""
+    NODES=3 PODS_PER_NODE=4 PREFIX=fvk- STATE="" POLICIES=0
     while [[ $# -gt 0 ]]; do
         case $1 in
         --nodes) NODES=${2:?--nodes needs a value} && shift ;;
         --pods-per-node) PODS_PER_NODE=${2:?--pods-per-node needs a value} && shift ;;
         --prefix) PREFIX=${2?--prefix needs a value} && shift ;;
         --state) STATE=${2:?--state needs a value} && shift ;;
+        --policies) POLICIES=1 ;;
         -h | --help) usage ;;
         *) die "unknown argument '$1' (try --help)" ;;
         esac
