@@ -44,6 +44,8 @@ int fv_k8s_builder_new(struct fv_k8s_builder **out)
     fv_k8s_table_init(&inv->pod_by_ip, FV_K8S_IP_KEY_LEN);
     fv_k8s_table_init(&inv->svc_by_addr, FV_K8S_SVC_KEY_LEN);
     fv_k8s_table_init(&inv->node_by_cidr, FV_K8S_CIDR_KEY_LEN);
+    fv_k8s_table_init(&inv->np_ns, sizeof(const char *));
+    fv_k8s_table_init(&inv->node_by_addr, FV_K8S_IP_KEY_LEN);
     b->inv = inv;
     fv_k8s_strtab_init(&b->strs, &inv->pool);
     for (int k = 0; k < FV_K8S_KIND_COUNT; k++)
@@ -126,7 +128,8 @@ static size_t table_bytes(const struct fv_k8s_table *t)
 static size_t memory_held(const struct fv_k8s_inventory *inv)
 {
     size_t n = sizeof(*inv) + inv->pool.total + table_bytes(&inv->pod_by_ip) +
-               table_bytes(&inv->svc_by_addr) + table_bytes(&inv->node_by_cidr);
+               table_bytes(&inv->svc_by_addr) + table_bytes(&inv->node_by_cidr) +
+               table_bytes(&inv->np_ns) + table_bytes(&inv->node_by_addr);
 
     for (int k = 1; k < FV_K8S_KIND_COUNT; k++)
         n += inv->objs[k].cap * fv_k8s_kind_size(k);
@@ -145,10 +148,13 @@ int fv_k8s_builder_finish(struct fv_k8s_builder *b, struct fv_k8s_inventory **ou
     st->nodes = inv->objs[FV_K8S_NODE].n;
     st->namespaces = inv->objs[FV_K8S_NAMESPACE].n;
     st->policies = inv->objs[FV_K8S_NETWORK_POLICY].n;
-    st->strings = b->strs.n;
-    st->string_bytes = b->strs.bytes;
     rc = fv_k8s_index_build(inv);
+    /* Compiling interns the policies' selector keys and rule names too. */
+    if (rc == 0)
+        rc = fv_k8s_policy_compile(b);
     if (rc == 0) {
+        st->strings = b->strs.n;
+        st->string_bytes = b->strs.bytes;
         st->memory = memory_held(inv);
         b->inv = NULL;
         *out = inv;

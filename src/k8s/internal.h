@@ -13,7 +13,9 @@
  *
  * Files: pool.c (pool, interner), table.c (hash table), parse.c (one object
  * into the builder), build.c (builder lifetime, sorting, indexes),
- * inventory.c (lookups), file.c (file loading and the file source).
+ * inventory.c (lookups), file.c (file loading and the file source),
+ * policy.c (NetworkPolicies compiled when the inventory is finished, and
+ * their evaluation).
  */
 #ifndef FV_K8S_INTERNAL_H
 #define FV_K8S_INTERNAL_H
@@ -112,6 +114,12 @@ struct fv_k8s_svc_ref {
     const struct fv_k8s_service_port *port;
 };
 
+/* One compiled NetworkPolicy, what policy.c knows of a namespace, and of
+ * a Pod (the policies that may select it). */
+struct fv_k8s_np;
+struct fv_k8s_np_ns;
+struct fv_k8s_np_pod;
+
 struct fv_k8s_inventory {
     struct fv_k8s_pool pool;                   /* strings, per-object arrays, index entries */
     struct fv_k8s_vec objs[FV_K8S_KIND_COUNT]; /* objects per kind; [0] unused */
@@ -120,6 +128,11 @@ struct fv_k8s_inventory {
     struct fv_k8s_table node_by_cidr;          /* cidr key -> struct fv_k8s_node * */
     uint8_t cidr_lens[2][129];                 /* [v4, v6]: prefix lengths, longest first */
     uint8_t n_cidr_lens[2];                    /* entries in cidr_lens[i] */
+    struct fv_k8s_table np_ns;                 /* interned namespace name -> fv_k8s_np_ns * */
+    struct fv_k8s_table node_by_addr;          /* ip key of an InternalIP -> fv_k8s_node * */
+    const struct fv_k8s_np *nps;               /* compiled, parallel to the sorted policies */
+    const struct fv_k8s_np_pod *np_pods;       /* parallel to the sorted Pods */
+    const char *ns_name_label;                 /* interned "kubernetes.io/metadata.name" */
     struct fv_k8s_inventory_stats stats;       /* counts of the build */
 };
 
@@ -144,5 +157,14 @@ void fv_k8s_builder_note(struct fv_k8s_builder *b, size_t *counter, const char *
 
 /* Sorts the objects and builds the indexes; 0 or -ENOMEM. */
 int fv_k8s_index_build(struct fv_k8s_inventory *inv);
+
+/*
+ * Compiles the NetworkPolicies of b's inventory, which fv_k8s_index_build()
+ * has sorted, into its pool (strings interned with b->strs) and indexes
+ * them by namespace and by Pod, and the Nodes by address (policy.c); does
+ * nothing when there are no policies.  Malformed parts are noted in the
+ * stats.  0 or -ENOMEM.
+ */
+int fv_k8s_policy_compile(struct fv_k8s_builder *b);
 
 #endif

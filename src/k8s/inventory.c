@@ -20,6 +20,8 @@ void fv_k8s_inventory_free(struct fv_k8s_inventory *inv)
     fv_k8s_table_fini(&inv->pod_by_ip);
     fv_k8s_table_fini(&inv->svc_by_addr);
     fv_k8s_table_fini(&inv->node_by_cidr);
+    fv_k8s_table_fini(&inv->np_ns);
+    fv_k8s_table_fini(&inv->node_by_addr);
     fv_k8s_pool_fini(&inv->pool);
     free(inv);
 }

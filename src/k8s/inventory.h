@@ -23,10 +23,11 @@
  * memory is proportional to the cluster, and every string field is non-NULL
  * ("" when absent).  Labels are sorted by key.  Pods, Services and
  * NetworkPolicies are sorted by (namespace, name), Nodes and Namespaces by
- * name.  NetworkPolicies keep their parsed JSON object for a later
- * evaluator.  Problems inside an object (a bad IP, CIDR, port or label) skip
- * that value; an object without metadata.name is skipped; kinds other than
- * the five above are ignored; all of it is counted in
+ * name.  NetworkPolicies keep their parsed JSON object, and are compiled
+ * for fv_k8s_policy_evaluate() when the inventory is finished (policy.h).
+ * Problems inside an object (a bad IP, CIDR, port, label or policy part)
+ * skip that value; an object without metadata.name is skipped; kinds other
+ * than the five above are ignored; all of it is counted in
  * struct fv_k8s_inventory_stats, never fatal.
  *
  * Decisions.
@@ -196,6 +197,7 @@ struct fv_k8s_inventory_stats {
     size_t strings;        /* distinct strings interned */
     size_t string_bytes;   /* their bytes, NULs included */
     size_t memory;         /* bytes the inventory holds, the policies' JSON aside */
+    size_t policy_memory;  /* of memory: the compiled NetworkPolicies and their indexes */
     char first_issue[200]; /* the first skipped object or bad value, for a log line; "" */
 };
 
