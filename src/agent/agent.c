@@ -12,6 +12,8 @@
 
 #include "ipfix/sender.h"
 #include "ipfix/templates.h"
+#include "agent/denied.h"
+#include "agent/nflog.h"
 #include "agent/store.h"
 #include "base/addr.h"
 #include "base/clock.h"
@@ -19,19 +21,44 @@
 #include "base/log.h"
 #include "conntrack/conntrack.h"
 #include "k8s/inventory.h"
+#include "k8s/policy.h"
+#include "k8s/watch.h"
 #include "metrics/metrics.h"
 
 #define MAX_ZONES 64
 #define LOOP_MAX_WAIT_MS 500
 #define DRAIN_ON_EXIT_MS 5000
+/* How long start-up waits for the first inventory from the Kubernetes API
+ * before it goes on without (records then lack identity until it comes). */
+#define KUBE_FIRST_SYNC_MS 15000
 
 static struct fv_metric m_ct_total =
     FV_GAUGE("flowvis_agent_conntrack_total_connections",
              "Connections in the conntrack table at the last poll.");
 static struct fv_metric m_tracked =
     FV_GAUGE("flowvis_agent_tracked_connections", "Connections the agent tracks and exports.");
-static struct fv_metric m_denied = FV_GAUGE("flowvis_agent_denied_connections",
-                                            "Denied connections tracked (NetworkPolicy drops).");
+static struct fv_metric m_denied =
+    FV_GAUGE("flowvis_agent_denied_connections",
+             "Denied connections tracked (packets the datapath refused and logged to NFLOG).");
+static struct fv_metric m_denied_packets =
+    FV_COUNTER("flowvis_agent_denied_packets_total", "Refused packets read from NFLOG.");
+static struct fv_metric m_denied_untracked =
+    FV_COUNTER("flowvis_agent_denied_untracked_total",
+               "Refused packets of new connections not tracked: deniedFlows.maxConnections.");
+static struct fv_metric m_nflog_overruns =
+    FV_COUNTER("flowvis_agent_nflog_overruns_total",
+               "NFLOG socket overruns: refused packets the kernel could not deliver.");
+static struct fv_metric m_kube_synced =
+    FV_GAUGE("flowvis_agent_kubernetes_synced",
+             "1 once every watched kind was listed from the Kubernetes API.");
+static struct fv_metric m_kube_events =
+    FV_COUNTER("flowvis_agent_kubernetes_events_total", "Watch events applied.");
+static struct fv_metric m_kube_relists =
+    FV_COUNTER("flowvis_agent_kubernetes_relists_total",
+               "Full relists after 410 Gone (resource version too old).");
+static struct fv_metric m_kube_errors =
+    FV_COUNTER("flowvis_agent_kubernetes_errors_total",
+               "Failed Kubernetes API requests (retried with backoff).");
 static struct fv_metric m_ct_max =
     FV_GAUGE("flowvis_agent_conntrack_max", "The kernel's nf_conntrack_max.");
 static struct fv_metric m_reconnects =
@@ -73,7 +100,10 @@ struct agent {
     struct fv_metrics_server *msrv;
     bool have_inv_src;
     struct fv_k8s_file_source inv_src;
+    struct fv_k8s_watch *watch; /* inventory.kubernetes: the API watch thread */
     struct fv_k8s_inventory *inv;
+    struct fv_nflog *nflog;    /* deniedFlows.nflogGroups, or NULL */
+    struct fv_denied *denied;  /* refused connections, with nflog */
     struct fv_ip collector_ip; /* our own export connection is not a flow */
     uint16_t collector_port;
     uint16_t zones[MAX_ZONES];
@@ -185,11 +215,59 @@ static bool enrich_service(const struct agent *a, const struct fv_conn_report *r
     return true;
 }
 
+/* Fills one direction's policy fields from an evaluation result: the
+ * policy that admitted the flow, or with action drop/reject the policy
+ * that isolates the Pod. */
+static void set_policy(const struct fv_np_result *res, uint8_t action, bool ingress,
+                       struct fv_agent_rec *rec)
+{
+    const char *name = res->policy ? res->policy->name : "";
+    const char *ns = res->policy ? res->policy->ns : "";
+    uint8_t type = res->policy ? FV_POLICY_TYPE_K8S : 0;
+
+    if (ingress) {
+        rec->in_policy = name;
+        rec->in_policy_ns = ns;
+        rec->in_policy_type = type;
+        rec->in_rule = res->rule_name ? res->rule_name : "";
+        rec->in_action = action;
+    } else {
+        rec->eg_policy = name;
+        rec->eg_policy_ns = ns;
+        rec->eg_policy_type = type;
+        rec->eg_rule = res->rule_name ? res->rule_name : "";
+        rec->eg_action = action;
+    }
+}
+
+/*
+ * NetworkPolicy attribution for a connection the datapath let through: the
+ * egress side when the source is a local Pod, the ingress side when the
+ * destination is (each node reports its own Pods; the aggregator joins the
+ * two halves).  Only an admitting policy is named: a verdict of "denied"
+ * for a connection that exists means the datapath does not enforce that
+ * policy, and "unknown" (a peer Pod this agent does not know) names nothing.
+ */
+static void enrich_policy(const struct agent *a, const struct fv_np_flow *f, bool src_pod,
+                          bool dst_pod, struct fv_agent_rec *rec)
+{
+    struct fv_np_result in, eg;
+
+    if (a->inv == NULL || (!src_pod && !dst_pod))
+        return;
+    fv_k8s_policy_evaluate(a->inv, f, &in, &eg);
+    if (dst_pod && in.verdict == FV_NP_ALLOWED)
+        set_policy(&in, FV_ACTION_ALLOW, true, rec);
+    if (src_pod && eg.verdict == FV_NP_ALLOWED)
+        set_policy(&eg, FV_ACTION_ALLOW, false, rec);
+}
+
 static void enrich(const struct agent *a, const struct fv_conn_report *r, struct fv_agent_rec *rec)
 {
     bool src_local, dst_local, svc;
     const struct fv_k8s_pod *sp = local_pod(a, &r->src, &src_local);
     const struct fv_k8s_pod *dp = local_pod(a, &r->endpoint, &dst_local);
+    struct fv_np_flow f = {r->src, r->endpoint, r->endpoint_port, r->proto};
 
     if (sp) {
         rec->src_pod = sp->name;
@@ -210,6 +288,7 @@ static void enrich(const struct agent *a, const struct fv_conn_report *r, struct
         rec->flow_type = 3;
     else if (dst_local)
         rec->flow_type = 4;
+    enrich_policy(a, &f, sp != NULL, dp != NULL, rec);
 }
 
 static int emit(void *ctx, const struct fv_conn_report *r)
@@ -247,6 +326,108 @@ static int emit(void *ctx, const struct fv_conn_report *r)
     if (rc < 0)
         a->too_large++;
     return 0;
+}
+
+/*
+ * A connection the datapath refused, from the denied store.  The policy
+ * that refused it is the one the evaluator finds isolating the local Pod:
+ * ingress when the destination is a local Pod whose ingress is denied,
+ * else egress when the source is a local Pod whose egress is denied; when
+ * neither can be named (no inventory, or the datapath enforces something
+ * the inventory does not show), the action still goes on the side of the
+ * local Pod, without a policy name.  The other direction keeps its
+ * admitting policy, if any.
+ */
+static void enrich_denied(const struct agent *a, const struct fv_denied_report *d,
+                          struct fv_agent_rec *rec)
+{
+    bool src_local, dst_local;
+    const struct fv_k8s_pod *sp = local_pod(a, &d->src, &src_local);
+    const struct fv_k8s_pod *dp = local_pod(a, &d->dst, &dst_local);
+    struct fv_np_flow f = {d->src, d->dst, d->dport, d->proto};
+    struct fv_np_result in = {FV_NP_NOT_ISOLATED, NULL, -1, ""}, eg = in;
+    bool src_pod = in_cluster(a, &d->src);
+
+    if (sp) {
+        rec->src_pod = sp->name;
+        rec->src_ns = sp->ns;
+        rec->src_node = a->cfg->node_name;
+    }
+    if (dp) {
+        rec->dst_pod = dp->name;
+        rec->dst_ns = dp->ns;
+        rec->dst_node = a->cfg->node_name;
+    }
+    if (src_pod && in_cluster(a, &d->dst))
+        rec->flow_type = src_local && dst_local ? 1 : 2;
+    else if (src_pod)
+        rec->flow_type = 3;
+    else if (dst_local)
+        rec->flow_type = 4;
+    if (a->inv)
+        fv_k8s_policy_evaluate(a->inv, &f, &in, &eg);
+    if (dp && in.verdict == FV_NP_DENIED)
+        set_policy(&in, d->action, true, rec);
+    else if (sp && eg.verdict == FV_NP_DENIED)
+        set_policy(&eg, d->action, false, rec);
+    else if (dst_local && !src_local)
+        set_policy(&(struct fv_np_result){FV_NP_DENIED, NULL, -1, ""}, d->action, true, rec);
+    else
+        set_policy(&(struct fv_np_result){FV_NP_DENIED, NULL, -1, ""}, d->action, false, rec);
+    if (dp && in.verdict == FV_NP_ALLOWED)
+        set_policy(&in, FV_ACTION_ALLOW, true, rec);
+    if (sp && eg.verdict == FV_NP_ALLOWED)
+        set_policy(&eg, FV_ACTION_ALLOW, false, rec);
+}
+
+static int emit_denied(void *ctx, const struct fv_denied_report *d)
+{
+    struct agent *a = ctx;
+    struct fv_agent_rec rec;
+    int rc;
+
+    memset(&rec, 0, sizeof(rec));
+    rec.ipv6 = d->src.family == AF_INET6;
+    rec.flow_start = d->start_s;
+    rec.flow_end = d->end_s;
+    rec.end_reason = d->end_reason;
+    rec.src_port = d->sport;
+    rec.dst_port = d->dport;
+    rec.proto = d->proto;
+    rec.packets_total = d->packets;
+    rec.octets_total = d->octets;
+    rec.packets_delta = d->d_packets;
+    rec.octets_delta = d->d_octets;
+    memcpy(rec.src_addr, d->src.a, 16);
+    memcpy(rec.dst_addr, d->dst.a, 16);
+    rec.tcp_state = "";
+    rec.in_policy = rec.in_policy_ns = rec.in_rule = "";
+    rec.eg_policy = rec.eg_policy_ns = rec.eg_rule = "";
+    enrich_denied(a, d, &rec);
+    rc = fv_sender_push(a->sender, rec.ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
+                        fv_agent_rec_encode, &rec);
+    if (rc == -FV_ENOSPACE) {
+        fv_metric_add(&m_queue_full, 1);
+        return -1;
+    }
+    if (rc < 0)
+        a->too_large++;
+    return 0;
+}
+
+static void on_nflog_packet(void *ctx, const struct fv_nflog_packet *p)
+{
+    struct agent *a = ctx;
+
+    fv_denied_add(a->denied, p, fv_clock_mono_ms(), fv_clock_wall_s());
+}
+
+static void read_nflog(struct agent *a)
+{
+    int rc = fv_nflog_read(a->nflog, on_nflog_packet, a);
+
+    if (rc < 0)
+        FV_LOG_WARN("nflog node=%s: %s", a->cfg->node_name, fv_strerror(rc));
 }
 
 static int on_dump_entry(void *ctx, const struct fv_ct_entry *e)
@@ -290,10 +471,22 @@ static bool read_events(struct agent *a)
     return false;
 }
 
+/* Takes a new snapshot when the file changed or the API watch built one;
+ * this thread is the only reader of a->inv, so the old one goes at once. */
 static void reload_inventory(struct agent *a)
 {
+    struct fv_k8s_inventory *fresh;
+
     if (a->have_inv_src)
         fv_k8s_file_source_update(&a->inv_src, &a->inv);
+    if (a->watch && fv_k8s_watch_take(a->watch, &fresh) == 1) {
+        const struct fv_k8s_inventory_stats *st = fv_k8s_inventory_stats(fresh);
+        FV_LOG_DEBUG("inventory from the Kubernetes API pods=%zu services=%zu nodes=%zu "
+                     "namespaces=%zu policies=%zu",
+                     st->pods, st->services, st->nodes, st->namespaces, st->policies);
+        fv_k8s_inventory_free(a->inv);
+        a->inv = fresh;
+    }
 }
 
 static void do_poll(struct agent *a)
@@ -344,6 +537,24 @@ static void update_gauges(struct agent *a)
         FV_LOG_INFO("collector %s address=%s", ss.connected ? "connected" : "disconnected",
                     a->cfg->collector);
     a->was_connected = ss.connected;
+    if (a->denied) {
+        struct fv_denied_stats ds;
+        struct fv_nflog_stats ns;
+        fv_denied_stats(a->denied, &ds);
+        fv_nflog_stats(a->nflog, &ns);
+        fv_metric_set(&m_denied, ds.entries);
+        fv_metric_set(&m_denied_untracked, ds.untracked_full);
+        fv_metric_set(&m_denied_packets, ns.packets);
+        fv_metric_set(&m_nflog_overruns, ns.overruns);
+    }
+    if (a->watch) {
+        struct fv_k8s_watch_stats ws;
+        fv_k8s_watch_stats(a->watch, &ws);
+        fv_metric_set(&m_kube_synced, ws.synced);
+        fv_metric_set(&m_kube_events, ws.events);
+        fv_metric_set(&m_kube_relists, ws.relists);
+        fv_metric_set(&m_kube_errors, ws.errors);
+    }
     if (!ss.connected && ss.connect_failures > a->connect_failures) {
         uint64_t now = fv_clock_mono_ms();
         if (a->connect_warned_ms == 0 || now - a->connect_warned_ms >= CONNECT_WARN_EVERY_MS) {
@@ -370,16 +581,85 @@ static int setup_filters(struct agent *a)
         }
         a->zones[a->nzones++] = (uint16_t)z;
     }
-    a->k8s_mode = a->cfg->inventory_file || a->cfg->pod_cidrs.n || a->cfg->cluster_cidrs.n;
+    a->k8s_mode = a->cfg->inventory_file || a->cfg->inventory_kube || a->cfg->pod_cidrs.n ||
+                  a->cfg->cluster_cidrs.n;
     return 0;
+}
+
+/* inventory.kubernetes: the watch thread, and a bounded wait for its first
+ * inventory so that the first poll already has identity. */
+static int start_watch(struct agent *a)
+{
+    struct fv_k8s_watch_cfg wc = {.kubeconfig = a->cfg->kubeconfig};
+    char err[512];
+    int rc;
+
+    if (!a->cfg->all_pods)
+        wc.node_name = a->cfg->node_name;
+    rc = fv_k8s_watch_start(&wc, &a->watch, err, sizeof(err));
+    if (rc < 0) {
+        FV_LOG_ERROR("inventory.kubernetes: %s", err);
+        return -FV_ECONFIG;
+    }
+    if (fv_k8s_watch_wait(a->watch, KUBE_FIRST_SYNC_MS) < 0) {
+        struct fv_k8s_watch_stats ws;
+        fv_k8s_watch_stats(a->watch, &ws);
+        FV_LOG_WARN("inventory.kubernetes: no inventory after %d s (%s); starting without, "
+                    "records lack identity until it comes",
+                    KUBE_FIRST_SYNC_MS / 1000, ws.last_error[0] ? ws.last_error : "still listing");
+    }
+    reload_inventory(a);
+    return 0;
+}
+
+/* deniedFlows.nflogGroups: the NFLOG listener and the denied store. */
+static int start_nflog(struct agent *a)
+{
+    struct fv_nflog_group groups[32];
+    struct fv_denied_cfg dc = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms, 1000,
+                               a->cfg->max_denied};
+    size_t n = 0;
+    int rc;
+
+    for (size_t i = 0; i < a->cfg->nflog_groups.n && n < 32; i++) {
+        char why[128];
+        if (fv_nflog_group_parse(a->cfg->nflog_groups.items[i], &groups[n], why, sizeof(why)) < 0) {
+            FV_LOG_ERROR("deniedFlows.nflogGroups: %s", why);
+            return -FV_ECONFIG;
+        }
+        n++;
+    }
+    rc = fv_nflog_open(groups, n, &a->nflog);
+    if (rc < 0)
+        return rc; /* the reason is logged */
+    return fv_denied_new(&dc, &a->denied);
 }
 
 static int setup(struct agent *a, struct fv_sender_cfg *scfg)
 {
-    struct fv_metric *all[] = {&m_ct_total,   &m_tracked,   &m_denied,           &m_ct_max,
-                               &m_reconnects, &m_exported,  &m_dropped,          &m_queue_full,
-                               &m_queue,      &m_connected, &m_connect_failures, &m_untracked,
-                               &m_poll_us,    &m_polls,     &m_overruns,         &m_events};
+    struct fv_metric *all[] = {&m_ct_total,
+                               &m_tracked,
+                               &m_denied,
+                               &m_ct_max,
+                               &m_reconnects,
+                               &m_exported,
+                               &m_dropped,
+                               &m_queue_full,
+                               &m_queue,
+                               &m_connected,
+                               &m_connect_failures,
+                               &m_untracked,
+                               &m_poll_us,
+                               &m_polls,
+                               &m_overruns,
+                               &m_events,
+                               &m_denied_packets,
+                               &m_denied_untracked,
+                               &m_nflog_overruns,
+                               &m_kube_synced,
+                               &m_kube_events,
+                               &m_kube_relists,
+                               &m_kube_errors};
     struct fv_agent_store_cfg stcfg = {a->cfg->active_timeout_ms, a->cfg->idle_timeout_ms,
                                        a->cfg->max_conns};
     long long ctmax;
@@ -415,6 +695,16 @@ static int setup(struct agent *a, struct fv_sender_cfg *scfg)
             return -FV_ECONFIG;
         }
     }
+    if (a->cfg->inventory_kube) {
+        rc = start_watch(a);
+        if (rc < 0)
+            return rc;
+    }
+    if (a->cfg->nflog_groups.n) {
+        rc = start_nflog(a);
+        if (rc < 0)
+            return rc;
+    }
     rc = fv_sender_start(scfg, &a->sender);
     if (rc < 0) {
         FV_LOG_ERROR("cannot start the exporter for %s: %s", a->cfg->collector, fv_strerror(rc));
@@ -439,15 +729,25 @@ static void loop(struct agent *a, volatile sig_atomic_t *stop)
         uint64_t now = fv_clock_mono_ms();
         uint64_t wait = next_poll > now ? next_poll - now : 0;
         uint64_t due = fv_agent_store_next_deadline(a->store, now);
-        struct pollfd p = {.fd = fv_ct_event_fd(a->ct), .events = POLLIN};
+        struct pollfd p[2] = {{.fd = fv_ct_event_fd(a->ct), .events = POLLIN},
+                              {.fd = a->nflog ? fv_nflog_fd(a->nflog) : -1, .events = POLLIN}};
         bool resync = false;
 
         if (due < wait)
             wait = due;
+        if (a->denied) {
+            due = fv_denied_next_deadline(a->denied, now);
+            if (due < wait)
+                wait = due;
+        }
         if (wait > LOOP_MAX_WAIT_MS)
             wait = LOOP_MAX_WAIT_MS;
-        if (poll(&p, 1, (int)wait) > 0)
-            resync = read_events(a);
+        if (poll(p, a->nflog ? 2 : 1, (int)wait) > 0) {
+            if (p[0].revents)
+                resync = read_events(a);
+            if (a->nflog && p[1].revents)
+                read_nflog(a);
+        }
         now = fv_clock_mono_ms();
         if (now >= next_poll || resync) {
             do_poll(a);
@@ -456,6 +756,8 @@ static void loop(struct agent *a, volatile sig_atomic_t *stop)
                 next_poll = now + a->cfg->poll_interval_ms;
         }
         fv_agent_store_expire(a->store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, a);
+        if (a->denied)
+            fv_denied_expire(a->denied, fv_clock_mono_ms(), fv_clock_wall_s(), emit_denied, a);
         update_gauges(a);
     }
 }
@@ -489,17 +791,27 @@ int fv_agent_run(const struct fv_agent_cfg *cfg, volatile sig_atomic_t *stop)
     }
     rc = setup(&a, &scfg);
     if (rc == 0) {
-        FV_LOG_INFO("agent started node=%s domain=%u collector=%s transport=%s mode=%s",
+        FV_LOG_INFO("agent started node=%s domain=%u collector=%s transport=%s mode=%s "
+                    "inventory=%s denied=%s",
                     cfg->node_name, scfg.exporter.domain, cfg->collector,
-                    fv_proto_name(scfg.exporter.addr.proto), a.k8s_mode ? "kubernetes" : "host");
+                    fv_proto_name(scfg.exporter.addr.proto), a.k8s_mode ? "kubernetes" : "host",
+                    cfg->inventory_kube   ? "api"
+                    : cfg->inventory_file ? "file"
+                                          : "none",
+                    a.nflog ? "nflog" : "off");
         loop(&a, stop);
         /* What changed since the last export still goes out (reason 4). */
         fv_agent_store_flush(a.store, fv_clock_mono_ms(), fv_clock_wall_s(), emit, &a);
+        if (a.denied)
+            fv_denied_flush(a.denied, fv_clock_mono_ms(), fv_clock_wall_s(), emit_denied, &a);
         FV_LOG_INFO("agent stopping node=%s", cfg->node_name);
     }
     fv_sender_stop(a.sender, DRAIN_ON_EXIT_MS);
     fv_metrics_server_stop(a.msrv);
     fv_agent_store_free(a.store);
+    fv_denied_free(a.denied);
+    fv_nflog_close(a.nflog);
+    fv_k8s_watch_stop(a.watch);
     fv_ct_close(a.ct);
     if (a.have_inv_src)
         fv_k8s_file_source_fini(&a.inv_src);

@@ -10,7 +10,15 @@
  *   dump/event -> filter -> fv_agent_store_update/destroy -> (deadline) emit
  *   -> enrich (inventory) -> fv_sender_push -> sender thread -> IPFIX
  *
- * Without an inventory file nor Pod CIDRs the agent runs in host mode: it
+ * Identity comes from an inventory: a file, or the Kubernetes API watched
+ * by a background thread (k8s/watch.h); the main thread picks up each new
+ * snapshot between polls.  With an inventory, each record also names the
+ * NetworkPolicies that admit it (k8s/policy.h: egress for a local source
+ * Pod, ingress for a local destination Pod).  Packets the datapath refuses
+ * and logs to NFLOG (nflog.h) are counted per 5-tuple in the denied store
+ * (denied.h) and exported with action drop or reject.
+ *
+ * Without an inventory nor Pod CIDRs the agent runs in host mode: it
  * exports every connection but loopback, with empty Pod fields.
  */
 #ifndef FV_AGENT_AGENT_H
@@ -32,6 +40,11 @@ struct fv_agent_cfg {
     uint64_t idle_timeout_ms;             /* idleFlowExportTimeout */
     char *tls_ca, *tls_cert, *tls_key;    /* tls.caCert, tls.clientCert, tls.clientKey */
     char *inventory_file;                 /* inventory.file */
+    bool inventory_kube;                  /* inventory.kubernetes: watch the API */
+    char *kubeconfig;                     /* inventory.kubeconfig; NULL = service account */
+    bool all_pods;                        /* inventory.allPods: not only this Node's */
+    struct fv_cfg_strlist nflog_groups;   /* deniedFlows.nflogGroups: "GROUP[:reject]" */
+    uint32_t max_denied;                  /* deniedFlows.maxConnections */
     struct fv_cfg_cidrlist pod_cidrs;     /* podCIDRs: this Node's Pod CIDRs */
     struct fv_cfg_cidrlist cluster_cidrs; /* clusterCIDRs: every Node's Pod CIDRs */
     struct fv_cfg_cidrlist exclude_cidrs; /* filters.excludeCIDRs */

@@ -27,6 +27,8 @@
 #include "ipfix/sender.h"
 #include "ipfix/transport.h"
 #include "k8s/inventory.h"
+#include "k8s/policy.h"
+#include "k8s/watch.h"
 #include "metrics/metrics.h"
 #include "store/query.h"
 #include "store/row.h"
@@ -203,6 +205,7 @@ struct agg {
     int nstores;
     struct fv_k8s_file_source inv_src;
     bool have_inv_src;
+    struct fv_k8s_watch *watch;   /* inventory.kubernetes */
     struct fv_k8s_inventory *inv; /* owned by the output thread after start */
     struct fv_metrics reg;
     struct fv_http_server *http;
@@ -531,10 +534,52 @@ static const char *labels_of(const struct fv_k8s_inventory *inv, const char *ns,
     return b->p;
 }
 
+/*
+ * Completes NetworkPolicy attribution that the agents could not make: an
+ * agent that watches only its own Node's Pods does not know a remote peer's
+ * labels.  For a record the datapath let through, an empty side whose Pod
+ * is known gets the policy that the cluster-wide inventory says admits it.
+ */
+static void fill_policy(const struct fv_k8s_inventory *inv, struct fv_agent_rec *r)
+{
+    struct fv_np_flow f = {{0}, {0}, r->dst_port, r->proto};
+    struct fv_np_result in, eg;
+    bool need_in = r->in_policy[0] == '\0' && r->dst_pod[0] != '\0';
+    bool need_eg = r->eg_policy[0] == '\0' && r->src_pod[0] != '\0';
+
+    if ((!need_in && !need_eg) || r->in_action >= FV_ACTION_DROP || r->eg_action >= FV_ACTION_DROP)
+        return;
+    f.src.family = f.dst.family = r->ipv6 ? AF_INET6 : AF_INET;
+    memcpy(f.src.a, r->src_addr, r->ipv6 ? 16 : 4);
+    memcpy(f.dst.a, r->dst_addr, r->ipv6 ? 16 : 4);
+    fv_k8s_policy_evaluate(inv, &f, &in, &eg);
+    if (need_in && in.verdict == FV_NP_ALLOWED) {
+        r->in_policy = in.policy->name;
+        r->in_policy_ns = in.policy->ns;
+        r->in_rule = in.rule_name;
+        r->in_policy_type = FV_POLICY_TYPE_K8S;
+        r->in_action = FV_ACTION_ALLOW;
+    }
+    if (need_eg && eg.verdict == FV_NP_ALLOWED) {
+        r->eg_policy = eg.policy->name;
+        r->eg_policy_ns = eg.policy->ns;
+        r->eg_rule = eg.rule_name;
+        r->eg_policy_type = FV_POLICY_TYPE_K8S;
+        r->eg_action = FV_ACTION_ALLOW;
+    }
+}
+
+/* The output thread is the only reader of a->inv: the old one goes at once. */
 static void reload_inventory(struct agg *a)
 {
+    struct fv_k8s_inventory *fresh;
+
     if (a->have_inv_src)
         fv_k8s_file_source_update(&a->inv_src, &a->inv);
+    if (a->watch && fv_k8s_watch_take(a->watch, &fresh) == 1) {
+        fv_k8s_inventory_free(a->inv);
+        a->inv = fresh;
+    }
 }
 
 /* Hands rec to the outputs not yet in *taken; true when all took it. */
@@ -616,6 +661,7 @@ static void *output_run(void *arg)
                               &rec.a.src_node);
                     fill_side(a->inv, rec.a.dst_addr, rec.a.ipv6, &rec.a.dst_pod, &rec.a.dst_ns,
                               &rec.a.dst_node);
+                    fill_policy(a->inv, &rec.a);
                 }
                 if (a->cfg->pod_labels) {
                     rec.src_labels = labels_of(a->inv, rec.a.src_ns, rec.a.src_pod, &lsrc);
@@ -927,6 +973,14 @@ int fv_agg_cfg_check(const struct fv_agg_cfg *c, char *why, size_t n)
         snprintf(why, n,
                  "aggregatorTransportProtocol: tcp and tls cannot share one port; use "
                  "udp,tcp or udp,tls");
+        return -1;
+    }
+    if (c->inventory_kube && c->inventory_file) {
+        snprintf(why, n, "inventory.file and inventory.kubernetes exclude each other");
+        return -1;
+    }
+    if (c->kubeconfig && c->kubeconfig[0] && !c->inventory_kube) {
+        snprintf(why, n, "inventory.kubeconfig needs inventory.kubernetes: true");
         return -1;
     }
     if (c->api_port && !is_loopback_name(c->api_bind) &&
@@ -1283,6 +1337,18 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
             }
         }
     }
+    if (rc == 0 && cfg->inventory_kube) {
+        struct fv_k8s_watch_cfg wc = {.kubeconfig = cfg->kubeconfig};
+        char err[512];
+        rc = fv_k8s_watch_start(&wc, &a->watch, err, sizeof(err));
+        if (rc < 0) {
+            FV_LOG_ERROR("inventory.kubernetes: %s", err);
+            rc = -FV_ECONFIG;
+        }
+        /* No wait: records that arrive before the first inventory go out
+         * with what the agents said; the output thread takes it when it
+         * comes. */
+    }
     a->base = rc == 0 ? event_base_new() : NULL;
     if (rc == 0 && a->base == NULL)
         rc = -ENOMEM;
@@ -1359,6 +1425,7 @@ int fv_agg_run(const struct fv_agg_cfg *cfg, volatile sig_atomic_t *stop)
         event_base_free(a->base);
     if (a->have_inv_src)
         fv_k8s_file_source_fini(&a->inv_src);
+    fv_k8s_watch_stop(a->watch);
     fv_k8s_inventory_free(a->inv);
     fv_agg_templates_fini(&a->tmpl);
     free(a->token);

@@ -60,6 +60,8 @@ struct fv_agg_cfg {
     uint32_t fc_mtu;                     /* flowCollector.udpMessageSize */
     char *fc_ca, *fc_cert, *fc_key;      /* flowCollector.tls.{caCert,clientCert,clientKey} */
     char *inventory_file;                /* inventory.file */
+    bool inventory_kube;                 /* inventory.kubernetes: watch the API */
+    char *kubeconfig;                    /* inventory.kubeconfig; NULL/"" = service account */
     uint32_t workers;                    /* workers: shards; 0 = one per CPU */
     uint32_t queue_records;              /* outputQueueSize */
     bool ch_enable;                      /* clickHouse.enable */

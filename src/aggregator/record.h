@@ -77,14 +77,8 @@ enum fv_agg_ctr {
     FV_AGG_CTR_COUNT
 };
 
-/* flowType and rule action values (SPEC section 2). */
-#define FV_FLOW_INTRA_NODE 1
-#define FV_FLOW_INTER_NODE 2
-#define FV_FLOW_TO_EXTERNAL 3
-#define FV_FLOW_FROM_EXTERNAL 4
-#define FV_ACTION_ALLOW 1
-#define FV_ACTION_DROP 2
-#define FV_ACTION_REJECT 3
+/* flowType and rule action values: FV_FLOW_* and FV_ACTION_* in
+ * ipfix/templates.h. */
 #define FV_END_OF_FLOW 3
 
 /* One agent record. */

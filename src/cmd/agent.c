@@ -5,6 +5,7 @@
  * docs (`flowvis agent --print-config markdown`).
  */
 #include "agent/agent.h"
+#include "agent/nflog.h"
 
 #include <signal.h>
 #include <stddef.h>
@@ -36,6 +37,14 @@ static int check_address(const char *value, char *why, size_t n)
     return -1;
 }
 
+/* One deniedFlows.nflogGroups item: GROUP, GROUP:drop or GROUP:reject. */
+static int check_nflog_group(const char *value, char *why, size_t n)
+{
+    struct fv_nflog_group g;
+
+    return fv_nflog_group_parse(value, &g, why, n);
+}
+
 static const struct fv_cfg_opt agent_opts[] = {
     {"nodeName", FV_CFG_STRING, OFF(node_name, char *), NULL, 0, 0, NULL, NULL,
      "Name of this Node (default: $NODE_NAME, else the host name)."},
@@ -55,8 +64,16 @@ static const struct fv_cfg_opt agent_opts[] = {
     {"tls.clientKey", FV_CFG_STRING, OFF(tls_key, char *), NULL, 0, 0, NULL, NULL,
      "Client private key (PEM) for mutual TLS."},
     {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
-     "Kubernetes objects as `kubectl get pods,services,nodes,namespaces -A -o json` prints "
-     "them; re-read when it changes."},
+     "Kubernetes objects as `kubectl get pods,services,nodes,namespaces,networkpolicies -A -o "
+     "json` prints them; re-read when it changes."},
+    {"inventory.kubernetes", FV_CFG_BOOL, OFF(inventory_kube, bool), "false", 0, 0, NULL, NULL,
+     "List and watch Pods, Services, Nodes, Namespaces and NetworkPolicies in the Kubernetes "
+     "API (instead of inventory.file)."},
+    {"inventory.kubeconfig", FV_CFG_STRING, OFF(kubeconfig, char *), NULL, 0, 0, NULL, NULL,
+     "Kubeconfig for inventory.kubernetes; empty: the Pod's service account."},
+    {"inventory.allPods", FV_CFG_BOOL, OFF(all_pods, bool), "false", 0, 0, NULL, NULL,
+     "Watch every Pod, not only this Node's (lets policy attribution see remote Pods' "
+     "labels; the aggregator completes it otherwise)."},
     {"podCIDRs", FV_CFG_CIDR_LIST, OFF(pod_cidrs, struct fv_cfg_cidrlist), NULL, 0, 64, NULL, NULL,
      "This Node's Pod CIDRs, when no inventory says them."},
     {"clusterCIDRs", FV_CFG_CIDR_LIST, OFF(cluster_cidrs, struct fv_cfg_cidrlist), NULL, 0, 64,
@@ -77,6 +94,12 @@ static const struct fv_cfg_opt agent_opts[] = {
      "Only connections whose connmark & markMask equals this."},
     {"filters.markMask", FV_CFG_U32, OFF(mark_mask, uint32_t), "0", 0, 0, NULL, NULL,
      "Mask for filters.mark; 0 disables the mark filter."},
+    {"deniedFlows.nflogGroups", FV_CFG_STRING_LIST, OFF(nflog_groups, struct fv_cfg_strlist), NULL,
+     0, 32, NULL, check_nflog_group,
+     "NFLOG groups where the datapath logs the packets it refuses: GROUP (action drop) or "
+     "GROUP:reject; empty: no denied flows."},
+    {"deniedFlows.maxConnections", FV_CFG_U32, OFF(max_denied, uint32_t), "100000", 100, 10000000,
+     NULL, NULL, "Denied connections tracked at most; more are counted."},
     {"logLevel", FV_CFG_ENUM, OFF(log_level, int), "info", 0, 0, log_levels, NULL,
      "error, warn, info or debug."},
 };
@@ -85,9 +108,11 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: flowvis agent --config FILE [options]\n\n"
                  "Reads this Node's conntrack table and exports its connections as IPFIX flow\n"
-                 "records: with an inventory or Pod CIDRs, every connection of a Pod, with\n"
-                 "Kubernetes identity; without them (host mode), every connection but\n"
-                 "loopback.  Needs CAP_NET_ADMIN.\n\n"
+                 "records: with an inventory (a file, or the Kubernetes API) or Pod CIDRs, every\n"
+                 "connection of a Pod, with Kubernetes identity and the NetworkPolicies that\n"
+                 "admit it; without them (host mode), every connection but loopback.  With\n"
+                 "deniedFlows.nflogGroups, also the connections the datapath refused and logged\n"
+                 "to NFLOG, with action drop or reject.  Needs CAP_NET_ADMIN.\n\n"
                  "options:\n"
                  "  -c, --config FILE               agent configuration (YAML)\n"
                  "      --check                     validate the configuration and exit\n"
@@ -114,6 +139,21 @@ static int finish(const char *path, void *arg)
     if (cfg->metrics_address && cfg->metrics_address[0] == '\0') {
         free(cfg->metrics_address);
         cfg->metrics_address = NULL;
+    }
+    if (cfg->kubeconfig && cfg->kubeconfig[0] == '\0') {
+        free(cfg->kubeconfig);
+        cfg->kubeconfig = NULL;
+    }
+    if (cfg->inventory_kube && cfg->inventory_file) {
+        fprintf(stderr,
+                "flowvis agent: %s: inventory.file and inventory.kubernetes exclude each other\n",
+                path);
+        return -1;
+    }
+    if (cfg->kubeconfig && !cfg->inventory_kube) {
+        fprintf(stderr,
+                "flowvis agent: %s: inventory.kubeconfig needs inventory.kubernetes: true\n", path);
+        return -1;
     }
     if ((cfg->tls_cert == NULL) != (cfg->tls_key == NULL)) {
         fprintf(stderr, "flowvis agent: %s: tls.clientCert and tls.clientKey go together\n", path);

@@ -149,8 +149,12 @@ static const struct fv_cfg_opt agg_opts[] = {
     {"flowCollector.tls.clientKey", FV_CFG_STRING, OFF(fc_key, char *), NULL, 0, 0, NULL, NULL,
      "Private key (PEM) of flowCollector.tls.clientCert."},
     {"inventory.file", FV_CFG_STRING, OFF(inventory_file, char *), NULL, 0, 0, NULL, NULL,
-     "Kubernetes objects (kubectl get ... -o json): fills sides no agent reported, and Pod "
-     "labels; re-read when it changes."},
+     "Kubernetes objects (kubectl get ... -o json): fills sides no agent reported, Pod "
+     "labels and NetworkPolicy names the agents could not; re-read when it changes."},
+    {"inventory.kubernetes", FV_CFG_BOOL, OFF(inventory_kube, bool), "false", 0, 0, NULL, NULL,
+     "The same from the Kubernetes API (list and watch, every Pod), instead of inventory.file."},
+    {"inventory.kubeconfig", FV_CFG_STRING, OFF(kubeconfig, char *), NULL, 0, 0, NULL, NULL,
+     "Kubeconfig for inventory.kubernetes; empty: the Pod's service account."},
     {"workers", FV_CFG_U32, OFF(workers, uint32_t), "0", 0, 64, NULL, NULL,
      "Flow table shards, one thread each; 0 = one per CPU."},
     {"outputQueueSize", FV_CFG_U32, OFF(queue_records, uint32_t), "200000", 1000, 10000000, NULL,

@@ -16,6 +16,17 @@
 
 #include "ipfix/ipfix.h"
 
+/* flowType, rule action and policy type values (SPEC section 2). */
+#define FV_FLOW_INTRA_NODE 1
+#define FV_FLOW_INTER_NODE 2
+#define FV_FLOW_TO_EXTERNAL 3
+#define FV_FLOW_FROM_EXTERNAL 4
+#define FV_ACTION_NONE 0
+#define FV_ACTION_ALLOW 1
+#define FV_ACTION_DROP 2
+#define FV_ACTION_REJECT 3
+#define FV_POLICY_TYPE_K8S 1 /* a Kubernetes NetworkPolicy */
+
 #define FV_TMPL_AGENT_V4 256
 #define FV_TMPL_AGENT_V6 257
 

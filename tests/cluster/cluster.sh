@@ -719,6 +719,9 @@ render_netpol() {
 table inet kube-proxy {
     chain filter-forward {
         ct state established,related accept
+        # Neighbour discovery between two Pods of a node is bridged, and
+        # br_netfilter shows it to this hook: it is not Pod traffic.
+        icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
         jump netpol-egress
         jump netpol-ingress
     }

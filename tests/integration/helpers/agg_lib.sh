@@ -112,11 +112,13 @@ fvg_agent_tls_lines() {
 # fvg_agents_start [NODES]: an agent on node-1..NODES (default every node),
 # named agent<i>, exporting over TLS to the aggregator; returns once each
 # is connected and has polled. Agent timeouts: FVA_POLL (1s), FVA_ACTIVE
-# (default here 2s), FVA_IDLE (default here 2s).
+# (default here 2s), FVA_IDLE (default here 2s). FVG_AGENT_LINES (an
+# array, optional) holds more YAML lines for every agent's config.
 # shellcheck disable=SC2120 # NODES is optional
 fvg_agents_start() {
     local n=${1:-$FVC_NODES} i ns tls
     mapfile -t tls < <(fvg_agent_tls_lines)
+    tls+=("${FVG_AGENT_LINES[@]}")
     for ((i = 1; i <= n; i++)); do
         ns=FVC_NODE_${i}_NETNS
         FVA_ACTIVE=${FVA_ACTIVE:-2s} FVA_IDLE=${FVA_IDLE:-2s} \
