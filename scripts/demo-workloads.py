@@ -378,6 +378,7 @@ class Workload:
     timeout: float = EXCHANGE_TIMEOUT  # one whole TCP exchange, connect excluded
     first_call: tuple = ()  # (min, max) delay of the first call; empty: 0..period
     stream: bool = False  # one long-lived connection per client instead of one per call
+    refused: bool = False  # the NetworkPolicies refuse these calls: a refusal is the success
 
     def source_hosts(self, cluster):
         return [cluster.external] if self.sources == (EXTERNAL,) else cluster.apps(*self.sources)
@@ -417,6 +418,15 @@ WORKLOADS = [
     Workload("nodeport", "tcp", (EXTERNAL,),
              ToNodePorts(),
              period=3, upload=(500, 500), reply=(6 * KB, 6 * KB)),
+    # Refused by the cluster's NetworkPolicies (cluster.sh --policies): ledger
+    # is not among payments-api's allowed clients (ingress drop, the connect
+    # times out); Grafana may only reach Prometheus and DNS (egress reject).
+    Workload("denied-payments", "tcp", ("ledger",),
+             ToOnePod("payments-api", 8080),
+             period=10, upload=(200, 200), reply=(100, 100), refused=True),
+    Workload("denied-egress", "tcp", ("grafana",),
+             ToExternal(443),
+             period=10, upload=(200, 200), reply=(100, 100), refused=True),
 ]
 
 # What every Pod of an app listens on, as (proto, port).
@@ -529,7 +539,7 @@ class Stats:
         self.name = name
         self.clients = 0
         self._lock = threading.Lock()
-        self._counts = {"ok": 0, "failed": 0, "bytes_sent": 0, "bytes_received": 0}
+        self._counts = {"ok": 0, "failed": 0, "refused": 0, "bytes_sent": 0, "bytes_received": 0}
         self._failures = deque()  # monotonic times of the failures in the window
         self._last_report = -math.inf
 
@@ -538,6 +548,11 @@ class Stats:
             self._counts["ok"] += 1
             self._counts["bytes_sent"] += sent
             self._counts["bytes_received"] += received
+
+    def refusal(self):
+        """Count a call that the NetworkPolicies refused, as they should."""
+        with self._lock:
+            self._counts["refused"] += 1
 
     def failure(self, error):
         """Count a failed call; log a line if none was logged in the window."""
@@ -881,9 +896,15 @@ def periodic_calls(client, rt):
         except OSError as err:
             if rt.stop.is_set():
                 return
-            client.fail(host, err)
+            if w.refused:
+                client.stats.refusal()
+            else:
+                client.fail(host, err)
         else:
-            client.stats.success(sent, received)
+            if w.refused:
+                client.fail(host, OSError("a call the NetworkPolicies refuse got through"))
+            else:
+                client.stats.success(sent, received)
         if rt.stop.wait(client.jittered(w.period)):
             return
 

@@ -339,6 +339,10 @@ tls:
   clientKey: $out/tls/client.key
 inventory:
   file: $state/inventory.json
+# Where the cluster's nftables rules log the packets its NetworkPolicies
+# refuse (cluster.sh --policies): group 100 drops, 101 rejects.
+deniedFlows:
+  nflogGroups: ["100", "101:reject"]
 metricsAddress: 127.0.0.1:9101
 logLevel: info
 EOF
@@ -356,12 +360,12 @@ run_cluster() {
     : >"$out/cluster.log"
     cluster_down
     if ! "$cluster_sh" up --nodes "$NODES" --pods-per-node "$PODS_PER_NODE" --prefix "$prefix" \
-        --state "$state" >>"$out/cluster.log" 2>&1; then
+        --state "$state" --policies >>"$out/cluster.log" 2>&1; then
         show_log "$out/cluster.log"
         die "the cluster did not come up"
     fi
     uplink_up
-    sed -n 's/^  \(pod\|svc\) /      \1 /p' "$out/cluster.log"
+    sed -n 's/^  \(pod\|svc\|policies\) /      \1 /p' "$out/cluster.log"
 
     start_clickhouse
     say "[2/5] aggregator: IPFIX over mutual TLS on $agg_ip:4739, SQLite $out/flows.db"

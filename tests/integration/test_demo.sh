@@ -11,6 +11,9 @@
 #     and its flows are in the store, with the right Pods, Services and
 #     flowTypes;
 #   - inter-node Service flows are correlated (both nodes' counters);
+#   - the cluster's NetworkPolicies name the admitted flows, and the calls
+#     they refuse (the denied-* workloads) are stored with action drop or
+#     reject;
 # then sends Ctrl-C to the whole process group, as a terminal does, and
 # checks that the teardown left no process, namespace or link behind.
 # A second run, bounded by DEMO_SECONDS, must come up and stop by itself
@@ -114,6 +117,17 @@ expect_flows "external-api" sourcePodName~frontend- dstip=198.51.100.10 dstport=
 expect_flows "ntp" sourcePodName~catalog- proto=udp dstport=123 flowType=3
 expect_flows "apiserver" service=default/kubernetes:https
 expect_flows "nodeport" srcip=198.51.100.10 destinationPodName~frontend- dstport=8080 flowType=4
+# NetworkPolicies (cluster.sh --policies): names on admitted flows, and the
+# refused calls as denied flows.
+expect_flows "dashboards, both policies" sourcePodName~grafana- destinationPodName~prometheus- \
+    egressNetworkPolicyName=grafana-egress egressNetworkPolicyRuleAction=1 \
+    ingressNetworkPolicyName=prometheus-ingress ingressNetworkPolicyRuleAction=1
+expect_flows "web-catalog, ingress policy" sourcePodName~frontend- \
+    ingressNetworkPolicyName=catalog-ingress ingressNetworkPolicyRuleName=ingress-0
+expect_flows "denied-payments (drop)" sourcePodName~ledger- destinationPodName~payments-api- \
+    ingressNetworkPolicyName=payments-api-ingress ingressNetworkPolicyRuleAction=2
+expect_flows "denied-egress (reject)" sourcePodName~grafana- dstip=198.51.100.10 \
+    egressNetworkPolicyName=grafana-egress egressNetworkPolicyRuleAction=3
 
 # The same in the SQLite file itself.
 db=$out/flows.db
@@ -139,9 +153,12 @@ fv_assert_ge 1 "$(jq '[.[] | select(.sourcePodName | startswith("frontend-"))] |
 status=$out/workloads-status.json
 fv_wait_for 10 "the workloads' status" test -s "$status"
 for w in web-catalog web-payments dns metrics-scrape dashboards ledger-stream batch-backup \
-    external-api ntp apiserver nodeport; do
+    external-api ntp apiserver nodeport denied-payments denied-egress; do
+    ok=ok
+    [[ $w == denied-* ]] && ok=refused
     fv_assert_ge 1 "$(jq --arg w "$w" '.workloads[$w].clients // 0' "$status")" "$w: clients"
-    fv_assert_ge 1 "$(jq --arg w "$w" '.workloads[$w].ok // 0' "$status")" "$w: calls ok"
+    fv_assert_ge 1 "$(jq --arg w "$w" --arg k "$ok" '.workloads[$w][$k] // 0' "$status")" \
+        "$w: calls $ok"
     fv_assert_eq 0 "$(jq --arg w "$w" '.workloads[$w].failed // -1' "$status")" "$w: calls failed"
 done
 
