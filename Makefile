@@ -27,7 +27,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CMD_OBJ  := $(CMD_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-BENCH_BIN := $(BUILD)/bench/bench_decode $(BUILD)/bench/bench_agent_poll $(BUILD)/bench/bench_store
+BENCH_BIN := $(BUILD)/bench/bench_decode $(BUILD)/bench/bench_agent_poll $(BUILD)/bench/bench_store \
+             $(BUILD)/bench/bench_policy
 
 # The web UI (ui/): npm installs the packages pinned by ui/package-lock.json,
 # esbuild bundles them into build/ui/ (shared by every BUILD), and
