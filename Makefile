@@ -143,6 +143,6 @@ demo:
 	@scripts/demo.sh
 
 clean:
-	rm -rf build build-asan build-fuzz ui/node_modules
+	rm -rf build build-asan build-fuzz ui/node_modules tests/deploy/node_modules
 
 -include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d)

@@ -13,7 +13,7 @@ set -euo pipefail
 # One line per group: the packages it needs. Keep each list sorted.
 group_packages() {
     case "$1" in
-    build) echo "gcc libcurl4-openssl-dev libevent-dev libjansson-dev libmicrohttpd-dev" \
+    build) echo "ca-certificates gcc libcurl4-openssl-dev libevent-dev libjansson-dev libmicrohttpd-dev" \
         "libmnl-dev libnetfilter-conntrack-dev libnetfilter-log-dev libsqlite3-dev libssl-dev libyaml-dev make pkg-config" \
         "zlib1g-dev" ;;
     # libclang-rt-14-dev carries the libFuzzer and sanitizer runtimes.
@@ -21,7 +21,7 @@ group_packages() {
     # The integration tests drive real third-party tools in network
     # namespaces; python3 makes traffic with exact byte counts.
     # chromium: the web UI's tests run in Debian's headless Chromium.
-    test) echo "chromium clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3" \
+    test) echo "chromium clickhouse-server conntrack coreutils curl iproute2 jq libcmocka-dev nftables openssl procps python3 python3-yaml" \
         "iperf3 nfdump softflowd sqlite3 tcpdump tshark ulogd2" ;;
     bench) echo "chromium clickhouse-server iperf3 nfdump pmacct procps sqlite3 valgrind" ;;
     # make demo: the namespace cluster (tests/cluster/cluster.sh) and its
