@@ -20,6 +20,7 @@
 #ifndef FV_K8S_INTERNAL_H
 #define FV_K8S_INTERNAL_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -151,6 +152,11 @@ size_t fv_k8s_kind_size(enum fv_k8s_kind kind);
  */
 int fv_k8s_builder_store(struct fv_k8s_builder *b, enum fv_k8s_kind kind, const char *ns,
                          const char *name, const void *obj);
+/* A Kubernetes protocol ("TCP", also when v is NULL; "UDP"; "SCTP") as an
+ * IP protocol number; -EINVAL for anything else.  Ports of Pods, Services
+ * and NetworkPolicies share it. */
+int fv_k8s_parse_proto(const json_t *v, uint8_t *out);
+
 /* Records a problem: counts it and keeps the first description. */
 void fv_k8s_builder_note(struct fv_k8s_builder *b, size_t *counter, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -109,8 +109,7 @@ static int parse_port(const json_t *v, bool optional, uint16_t *out)
     return 0;
 }
 
-/* "TCP" (also when absent), "UDP" or "SCTP" as an IP protocol number. */
-static int parse_proto(const json_t *v, uint8_t *out)
+int fv_k8s_parse_proto(const json_t *v, uint8_t *out)
 {
     const char *s = json_string_value(v);
 
@@ -252,7 +251,7 @@ static int parse_container_port(struct ctx *c, const json_t *p, struct fv_k8s_co
         bad_value(c, "bad containerPort");
         return -EINVAL;
     }
-    if (parse_proto(json_object_get(p, "protocol"), &out->proto) < 0) {
+    if (fv_k8s_parse_proto(json_object_get(p, "protocol"), &out->proto) < 0) {
         bad_value(c, "bad protocol of containerPort %u", out->port);
         return -EINVAL;
     }
@@ -347,7 +346,7 @@ static int parse_service_port(struct ctx *c, const json_t *p, struct fv_k8s_serv
     const json_t *target = json_object_get(p, "targetPort");
 
     if (parse_port(json_object_get(p, "port"), false, &sp->port) < 0 ||
-        parse_proto(json_object_get(p, "protocol"), &sp->proto) < 0 ||
+        fv_k8s_parse_proto(json_object_get(p, "protocol"), &sp->proto) < 0 ||
         parse_port(json_object_get(p, "nodePort"), true, &sp->node_port) < 0) {
         bad_value(c, "bad port, protocol or nodePort in spec.ports");
         return -EINVAL;

@@ -401,22 +401,6 @@ static int compile_selector(struct cc *c, const json_t *sel, const char *where,
     return rc;
 }
 
-static int parse_proto(const json_t *v, uint8_t *out)
-{
-    const char *s = json_string_value(v);
-
-    *out = IPPROTO_TCP;
-    if (v == NULL || (s != NULL && strcmp(s, "TCP") == 0))
-        return 0;
-    if (s != NULL && strcmp(s, "UDP") == 0)
-        *out = IPPROTO_UDP;
-    else if (s != NULL && strcmp(s, "SCTP") == 0)
-        *out = IPPROTO_SCTP;
-    else
-        return -EINVAL;
-    return 0;
-}
-
 static bool is_port(const json_t *v)
 {
     return json_is_integer(v) && json_integer_value(v) >= 1 && json_integer_value(v) <= 65535;
@@ -433,7 +417,7 @@ static int compile_port(struct cc *c, const json_t *p, const char *where, struct
         bad(c, where, "is not an object");
         return 0;
     }
-    if (parse_proto(get(p, "protocol"), &out->proto) < 0) {
+    if (fv_k8s_parse_proto(get(p, "protocol"), &out->proto) < 0) {
         bad(c, where, "has an unknown protocol");
         return 0;
     }
