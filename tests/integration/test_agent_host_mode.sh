@@ -67,7 +67,7 @@ call() { # NS SRC SPORT DST DPORT
 D=$(fva_domain host-a)
 FVA_IDLE=2s fva_agent_config "$FV_TMP/host.yaml" host-a "127.0.0.1:$PORT:tcp"
 fva_agent_start agent1 "$HOST" "$FV_TMP/host.yaml"
-fv_wait_grep 5 "$FV_TMP/agent1.err" "agent started node=host-a domain=$D .* mode=host\$"
+fv_wait_grep 5 "$FV_TMP/agent1.err" "agent started node=host-a domain=$D .* mode=host inventory=none denied=off\$"
 
 server peer4 "$PEER" 192.0.2.2 8000
 server host4 "$HOST" 192.0.2.1 8000
@@ -120,7 +120,7 @@ fv_assert_eq 0 "$(fv_count_json "$COLL" '.ipfix.destinationTransportPort == '"$P
 fva_agent_config "$FV_TMP/cidrs.yaml" host-a "127.0.0.1:$PORT:tcp" \
     "podCIDRs: [10.1.1.0/24]" "clusterCIDRs: [10.1.0.0/16]"
 fva_agent_start agent2 "$HOST" "$FV_TMP/cidrs.yaml"
-fv_wait_grep 5 "$FV_TMP/agent2.err" "agent started node=host-a .* mode=kubernetes\$"
+fv_wait_grep 5 "$FV_TMP/agent2.err" "agent started node=host-a .* mode=kubernetes inventory=[a-z]* denied=off\$"
 server h11 "$HOST" 10.1.1.2 8100
 server p21 "$PEER" 10.1.2.1 8100
 server h1 "$HOST" 10.1.1.1 8100
