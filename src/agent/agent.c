@@ -240,6 +240,16 @@ static void set_policy(const struct fv_np_result *res, uint8_t action, bool ingr
     }
 }
 
+/* Names the admitting policy of each side whose Pod is local. */
+static void name_admitting(const struct fv_np_result *in, const struct fv_np_result *eg,
+                           bool src_pod, bool dst_pod, struct fv_agent_rec *rec)
+{
+    if (dst_pod && in->verdict == FV_NP_ALLOWED)
+        set_policy(in, FV_ACTION_ALLOW, true, rec);
+    if (src_pod && eg->verdict == FV_NP_ALLOWED)
+        set_policy(eg, FV_ACTION_ALLOW, false, rec);
+}
+
 /*
  * NetworkPolicy attribution for a connection the datapath let through: the
  * egress side when the source is a local Pod, the ingress side when the
@@ -256,46 +266,77 @@ static void enrich_policy(const struct agent *a, const struct fv_np_flow *f, boo
     if (a->inv == NULL || (!src_pod && !dst_pod))
         return;
     fv_k8s_policy_evaluate(a->inv, f, &in, &eg);
-    if (dst_pod && in.verdict == FV_NP_ALLOWED)
-        set_policy(&in, FV_ACTION_ALLOW, true, rec);
-    if (src_pod && eg.verdict == FV_NP_ALLOWED)
-        set_policy(&eg, FV_ACTION_ALLOW, false, rec);
+    name_admitting(&in, &eg, src_pod, dst_pod, rec);
+}
+
+/* Where a connection's two ends are, as far as this Node knows. */
+struct ends {
+    const struct fv_k8s_pod *sp, *dp; /* the local Pods, or NULL */
+    bool src_local, dst_local;        /* an address of a Pod on this Node */
+};
+
+/*
+ * Finds the ends of a connection that are Pods on this Node, puts their
+ * names and this Node's name in rec, and sets the flowType (SPEC section 3:
+ * from where the two ends are; to_service: the destination was a ClusterIP).
+ */
+static void enrich_ends(const struct agent *a, const struct fv_ip *src, const struct fv_ip *dst,
+                        bool to_service, struct fv_agent_rec *rec, struct ends *e)
+{
+    bool src_pod;
+
+    e->sp = local_pod(a, src, &e->src_local);
+    e->dp = local_pod(a, dst, &e->dst_local);
+    if (e->sp) {
+        rec->src_pod = e->sp->name;
+        rec->src_ns = e->sp->ns;
+        rec->src_node = a->cfg->node_name;
+    }
+    if (e->dp) {
+        rec->dst_pod = e->dp->name;
+        rec->dst_ns = e->dp->ns;
+        rec->dst_node = a->cfg->node_name;
+    }
+    src_pod = in_cluster(a, src);
+    if (src_pod && (to_service || in_cluster(a, dst)))
+        rec->flow_type = e->src_local && e->dst_local ? FV_FLOW_INTRA_NODE : FV_FLOW_INTER_NODE;
+    else if (src_pod)
+        rec->flow_type = FV_FLOW_TO_EXTERNAL;
+    else if (e->dst_local)
+        rec->flow_type = FV_FLOW_FROM_EXTERNAL;
 }
 
 static void enrich(const struct agent *a, const struct fv_conn_report *r, struct fv_agent_rec *rec)
 {
-    bool src_local, dst_local, svc;
-    const struct fv_k8s_pod *sp = local_pod(a, &r->src, &src_local);
-    const struct fv_k8s_pod *dp = local_pod(a, &r->endpoint, &dst_local);
+    struct ends e;
     struct fv_np_flow f = {r->src, r->endpoint, r->endpoint_port, r->proto};
+    bool svc = enrich_service(a, r, rec);
 
-    if (sp) {
-        rec->src_pod = sp->name;
-        rec->src_ns = sp->ns;
-        rec->src_node = a->cfg->node_name;
+    enrich_ends(a, &r->src, &r->endpoint, svc, rec, &e);
+    enrich_policy(a, &f, e.sp != NULL, e.dp != NULL, rec);
+}
+
+/* Queues an encoded record; -1 when the queue is full (the caller's store
+ * keeps the counters and retries), else 0 (a record too large for a
+ * message is counted and lost). */
+static int push(struct agent *a, const struct fv_agent_rec *rec)
+{
+    int rc = fv_sender_push(a->sender, rec->ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
+                            fv_agent_rec_encode, rec);
+
+    if (rc == -FV_ENOSPACE) {
+        fv_metric_add(&m_queue_full, 1);
+        return -1;
     }
-    if (dp) {
-        rec->dst_pod = dp->name;
-        rec->dst_ns = dp->ns;
-        rec->dst_node = a->cfg->node_name;
-    }
-    svc = enrich_service(a, r, rec);
-    /* SPEC section 3: flowType from where the two ends are. */
-    bool src_pod = in_cluster(a, &r->src);
-    if (src_pod && (svc || in_cluster(a, &r->endpoint)))
-        rec->flow_type = src_local && dst_local ? 1 : 2;
-    else if (src_pod)
-        rec->flow_type = 3;
-    else if (dst_local)
-        rec->flow_type = 4;
-    enrich_policy(a, &f, sp != NULL, dp != NULL, rec);
+    if (rc < 0)
+        a->too_large++;
+    return 0;
 }
 
 static int emit(void *ctx, const struct fv_conn_report *r)
 {
     struct agent *a = ctx;
     struct fv_agent_rec rec;
-    int rc;
 
     memset(&rec, 0, sizeof(rec));
     rec.ipv6 = r->src.family == AF_INET6;
@@ -317,15 +358,7 @@ static int emit(void *ctx, const struct fv_conn_report *r)
     memcpy(rec.dst_addr, r->endpoint.a, 16);
     rec.tcp_state = r->proto == 6 ? fv_ct_tcp_state_name(r->tcp_state) : "";
     enrich(a, r, &rec);
-    rc = fv_sender_push(a->sender, rec.ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
-                        fv_agent_rec_encode, &rec);
-    if (rc == -FV_ENOSPACE) {
-        fv_metric_add(&m_queue_full, 1);
-        return -1; /* the store keeps it and retries */
-    }
-    if (rc < 0)
-        a->too_large++;
-    return 0;
+    return push(a, &rec);
 }
 
 /*
@@ -341,50 +374,27 @@ static int emit(void *ctx, const struct fv_conn_report *r)
 static void enrich_denied(const struct agent *a, const struct fv_denied_report *d,
                           struct fv_agent_rec *rec)
 {
-    bool src_local, dst_local;
-    const struct fv_k8s_pod *sp = local_pod(a, &d->src, &src_local);
-    const struct fv_k8s_pod *dp = local_pod(a, &d->dst, &dst_local);
+    static const struct fv_np_result unnamed = {FV_NP_DENIED, NULL, -1, ""};
+    struct ends e;
     struct fv_np_flow f = {d->src, d->dst, d->dport, d->proto};
     struct fv_np_result in = {FV_NP_NOT_ISOLATED, NULL, -1, ""}, eg = in;
-    bool src_pod = in_cluster(a, &d->src);
 
-    if (sp) {
-        rec->src_pod = sp->name;
-        rec->src_ns = sp->ns;
-        rec->src_node = a->cfg->node_name;
-    }
-    if (dp) {
-        rec->dst_pod = dp->name;
-        rec->dst_ns = dp->ns;
-        rec->dst_node = a->cfg->node_name;
-    }
-    if (src_pod && in_cluster(a, &d->dst))
-        rec->flow_type = src_local && dst_local ? 1 : 2;
-    else if (src_pod)
-        rec->flow_type = 3;
-    else if (dst_local)
-        rec->flow_type = 4;
+    enrich_ends(a, &d->src, &d->dst, false, rec, &e);
     if (a->inv)
         fv_k8s_policy_evaluate(a->inv, &f, &in, &eg);
-    if (dp && in.verdict == FV_NP_DENIED)
+    if (e.dp && in.verdict == FV_NP_DENIED)
         set_policy(&in, d->action, true, rec);
-    else if (sp && eg.verdict == FV_NP_DENIED)
+    else if (e.sp && eg.verdict == FV_NP_DENIED)
         set_policy(&eg, d->action, false, rec);
-    else if (dst_local && !src_local)
-        set_policy(&(struct fv_np_result){FV_NP_DENIED, NULL, -1, ""}, d->action, true, rec);
     else
-        set_policy(&(struct fv_np_result){FV_NP_DENIED, NULL, -1, ""}, d->action, false, rec);
-    if (dp && in.verdict == FV_NP_ALLOWED)
-        set_policy(&in, FV_ACTION_ALLOW, true, rec);
-    if (sp && eg.verdict == FV_NP_ALLOWED)
-        set_policy(&eg, FV_ACTION_ALLOW, false, rec);
+        set_policy(&unnamed, d->action, e.dst_local && !e.src_local, rec);
+    name_admitting(&in, &eg, e.sp != NULL, e.dp != NULL, rec);
 }
 
 static int emit_denied(void *ctx, const struct fv_denied_report *d)
 {
     struct agent *a = ctx;
     struct fv_agent_rec rec;
-    int rc;
 
     memset(&rec, 0, sizeof(rec));
     rec.ipv6 = d->src.family == AF_INET6;
@@ -404,15 +414,7 @@ static int emit_denied(void *ctx, const struct fv_denied_report *d)
     rec.in_policy = rec.in_policy_ns = rec.in_rule = "";
     rec.eg_policy = rec.eg_policy_ns = rec.eg_rule = "";
     enrich_denied(a, d, &rec);
-    rc = fv_sender_push(a->sender, rec.ipv6 ? FV_TMPL_AGENT_V6 : FV_TMPL_AGENT_V4,
-                        fv_agent_rec_encode, &rec);
-    if (rc == -FV_ENOSPACE) {
-        fv_metric_add(&m_queue_full, 1);
-        return -1;
-    }
-    if (rc < 0)
-        a->too_large++;
-    return 0;
+    return push(a, &rec);
 }
 
 static void on_nflog_packet(void *ctx, const struct fv_nflog_packet *p)
